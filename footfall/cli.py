@@ -1,0 +1,135 @@
+"""The `footfall` command. Top floor: every app is imported lazily, inside its command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from footfall.errors import ConfigError, FootfallError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The TOML configuration file.",
+)
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def load_site_or_exit(path: str):
+    from footfall.site import load_site
+
+    try:
+        return load_site(path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+class FootfallGroup(click.Group):
+    """Turns Footfall's own errors into one clear line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration error: {exc}") from None
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FootfallGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.version_option(package_name="footfall")
+def main(verbose: bool) -> None:
+    """Footfall: door counters and check-in kiosks for community service centers."""
+    setup_logging(verbose)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option(
+    "--only",
+    type=click.Choice(["ingest", "web"]),
+    default=None,
+    help="Run one part (as two systemd units do).",
+)
+def server(config_path: str, only: str | None) -> None:
+    """Run the central server: ingest (MQTT -> store -> room state) and web (dashboard, API)."""
+    site = load_site_or_exit(config_path)
+    if only == "ingest":
+        from server.process import run_ingest
+
+        run_ingest(site)
+    elif only == "web":
+        from server.web.serve import main_web
+
+        main_web(site)
+    else:
+        from server.process import run_both
+
+        sys.exit(run_both(config_path))
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@CONFIG_OPTION
+@click.option("--role", type=click.Choice(["viewer", "staff", "admin"]), required=True)
+@click.option("--label", default="", help="What the token is for (e.g. lobby screen).")
+def token_create(config_path: str, role: str, label: str) -> None:
+    """Create a bearer token and print it once (only its hash is stored)."""
+    site = load_site_or_exit(config_path)
+    from server.store import SqliteStore
+    from server.web.auth import create_token
+
+    click.echo(create_token(SqliteStore(site.db_path), role, label or role))
+
+
+@main.group()
+def user() -> None:
+    """Manage staff accounts."""
+
+
+@user.command("add")
+@CONFIG_OPTION
+@click.argument("username")
+@click.option("--role", type=click.Choice(["viewer", "staff", "admin"]), default="staff", show_default=True)
+@click.password_option(help="The password (asked for when not given).")
+def user_add(config_path: str, username: str, role: str, password: str) -> None:
+    """Add a staff account (or change its password and role)."""
+    site = load_site_or_exit(config_path)
+    from server.store import SqliteStore
+    from server.web.auth import add_user
+
+    add_user(SqliteStore(site.db_path), username, password, role)
+    click.echo(f"user {username} ({role}) saved")
+
+
+@main.command("check-config")
+@CONFIG_OPTION
+def check_config(config_path: str) -> None:
+    """Validate a site file and print what it describes."""
+    site = load_site_or_exit(config_path)
+    click.echo(
+        f"site {site.id} ({site.name}): {len(site.rooms)} rooms, {len(site.doors)} doors, {len(site.devices)} devices"
+    )
+
+
+if __name__ == "__main__":
+    main()

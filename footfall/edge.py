@@ -1,0 +1,241 @@
+"""The edge runtime shared by the counter and the kiosk: outbox -> MQTT with a bounded in-flight window,
+retained status with Last Will and heartbeat, clock-sync detection, remote config and commands.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from footfall import __version__, topics
+from footfall.clock import format_ts, utcnow
+from footfall.link import LinkSettings, MqttLink
+from footfall.messages import OFFLINE, DeviceStatus, Event
+from footfall.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+# paho keys unacknowledged QoS 1 messages by a 16-bit id: keep far below 65,535 outstanding.
+INFLIGHT_WINDOW = 1000
+HEARTBEAT_S = 30.0
+
+
+def clock_synced() -> bool:
+    """True when the kernel says the system clock is synchronised (NTP, chrony, timesyncd all set this).
+
+    adjtimex() returns TIME_ERROR (5) while the clock is unsynchronised; a Pi with no RTC starts that way.
+    """
+    if Path("/run/systemd/timesync/synchronized").exists():
+        return True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        buf = ctypes.create_string_buffer(512)  # struct timex with modes = 0: read only
+        return libc.adjtimex(buf) not in (-1, 5)
+    except (OSError, AttributeError):
+        return True
+
+
+def cpu_temperature() -> float | None:
+    try:
+        return int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000.0
+    except (OSError, ValueError):
+        return None
+
+
+def _acknowledged(info) -> bool:
+    """Has the broker acknowledged this QoS 1 publish? paho marks a message published while disconnected with
+    rc=NO_CONN but keeps it queued and sends it after reconnecting, so look at the flag itself."""
+    try:
+        return info.is_published()
+    except RuntimeError:
+        with info._condition:
+            return info._published
+
+
+@dataclass
+class EdgeSettings:
+    site: str
+    device: str
+    kind: str  # counter | kiosk
+    outbox_path: str
+    link: LinkSettings = field(default_factory=LinkSettings)
+    prefix: str = "footfall"
+    max_events: int = 100_000
+    high_water: int = 1000
+    clock: str = "auto"  # auto | synced | unsynced
+
+
+class EdgeRuntime:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        *,
+        on_config: Callable[[dict[str, Any]], None] | None = None,
+        commands: dict[str, Callable[[dict[str, Any]], None]] | None = None,
+        sensor_health: Callable[[], str] = lambda: "ok",
+        extra_health: Callable[[], dict[str, Any]] | None = None,
+    ):
+        self.settings = settings
+        self.outbox = Outbox(settings.outbox_path, settings.max_events)
+        self._on_config = on_config
+        self.commands = {"reset-health": lambda _msg: None, **(commands or {})}
+        self._sensor_health = sensor_health
+        self._extra_health = extra_health
+        # (seq, MQTTMessageInfo) in publish order; the broker acknowledges QoS 1 in order, so acks pop the front.
+        self._inflight: deque[tuple[int, Any]] = deque()
+        self._sent_upto = -1
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.last_events: list[dict[str, Any]] = []
+        s = settings
+        self.status_topic = topics.device_status(s.site, s.device, s.prefix)
+        self.link = MqttLink(
+            f"footfall-{s.site}-{s.device}",
+            s.link,
+            will=(self.status_topic, OFFLINE.encode()),
+            subscriptions=[
+                (topics.device_config(s.site, s.device, s.prefix), 1),
+                (topics.device_cmd(s.site, s.device, s.prefix), 1),
+            ],
+            on_message=self._handle_message,
+            on_connect=self._handle_connect,
+            on_publish=self._handle_publish,
+        )
+        self._pump = threading.Thread(target=self._run_pump, name="outbox-pump", daemon=True)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> EdgeRuntime:
+        self.link.start()
+        self._pump.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._pump.join(5)
+        self._flush_acks()
+        self.link.stop(final=(self.status_topic, OFFLINE.encode()))
+        self.outbox.close()
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def clock_state(self) -> str:
+        if self.settings.clock != "auto":
+            return self.settings.clock
+        return "synced" if clock_synced() else "unsynced"
+
+    def emit(self, make: Callable[..., Event]) -> Event:
+        """Store an event durably, then let the pump publish it. `make(id=, seq=, ts=, clock=)` builds it."""
+        built: list[Event] = []
+        clock = self.clock_state()
+
+        def build(seq: int) -> tuple[str, str, bytes]:
+            event = make(id=str(ULID()), seq=seq, ts=utcnow(), clock=None if clock == "synced" else clock)
+            built.append(event)
+            s = self.settings
+            return event.id, topics.device_event(s.site, s.device, s.prefix), event.encode()
+
+        self.outbox.append(build)
+        self.last_events = ([built[0].to_dict()] + self.last_events)[:20]
+        self._wake.set()
+        return built[0]
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        health: dict[str, Any] = {"sensor": self._sensor_health(), "clock": self.clock_state()}
+        if self.outbox.queue >= self.settings.high_water:
+            health["outbox"] = "backlog"
+        if self.outbox.refused:
+            health["outbox"] = "full"
+            health["refused"] = self.outbox.refused
+        temp = cpu_temperature()
+        if temp is not None:
+            health["cpu_temp_c"] = temp
+        if self._extra_health is not None:
+            health.update(self._extra_health())
+        return health
+
+    def status(self) -> DeviceStatus:
+        return DeviceStatus(
+            state="online",
+            kind=self.settings.kind,
+            version=__version__,
+            ts=format_ts(utcnow()),
+            queue=self.outbox.queue,
+            last_seq=self.outbox.last_seq,
+            health=self.health(),
+        )
+
+    def publish_status(self) -> None:
+        if self.link.connected.is_set():
+            self.link.publish(self.status_topic, self.status().encode(), qos=1, retain=True)
+
+    # --- network thread -------------------------------------------------------------------------
+
+    def _handle_connect(self, session_present: bool) -> None:
+        self.publish_status()
+        self._wake.set()
+
+    def _handle_publish(self, mid: int) -> None:
+        # No bookkeeping here: paho calls this holding its own locks, and the pump may be inside publish().
+        self._wake.set()
+
+    def _handle_message(self, message) -> None:
+        kind = message.topic.rsplit("/", 1)[-1]
+        try:
+            body = json.loads(message.payload) if message.payload else {}
+        except ValueError:
+            logger.warning("ignoring non-JSON %s message", kind)
+            return
+        if kind == "config" and self._on_config is not None and isinstance(body, dict):
+            self._on_config(body)
+        elif kind == "cmd" and isinstance(body, dict):
+            handler = self.commands.get(str(body.get("cmd")))
+            if handler is None:
+                logger.warning("unknown command %r", body.get("cmd"))
+                return
+            handler(body)
+            self.publish_status()
+
+    # --- pump thread ----------------------------------------------------------------------------
+
+    def _run_pump(self) -> None:
+        next_status = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            self._flush_acks()
+            self._send_pending()
+            now = time.monotonic()
+            if now >= next_status:
+                self.publish_status()
+                next_status = now + HEARTBEAT_S
+
+    def _flush_acks(self) -> None:
+        acked = []
+        while self._inflight and _acknowledged(self._inflight[0][1]):
+            acked.append(self._inflight.popleft()[0])
+        # Deletes are batched: a delete lost to a crash only means a resend, which ingest ignores.
+        self.outbox.remove(acked)
+
+    def _send_pending(self) -> None:
+        room = INFLIGHT_WINDOW - len(self._inflight)
+        if room <= 0:
+            return
+        for item in self.outbox.pending(self._sent_upto, room):
+            # paho queues QoS 1 messages while disconnected and resends them after reconnecting.
+            self._inflight.append((item.seq, self.link.publish(item.topic, item.payload, qos=1)))
+            self._sent_upto = item.seq

@@ -1,0 +1,197 @@
+"""The MQTT link: paho-mqtt 2.x with VERSION2 callbacks, a Last Will, a persistent session under a fixed client id,
+QoS 1, and reconnection with jittered exponential backoff.
+
+MQTT 3.1.1 is used on purpose: it is what every broker Footfall meets speaks (Mosquitto, EMQX, and the embedded
+amqtt broker of `footfall demo`, which refuses 3.1 and 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[mqtt.MQTTMessage], None]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    keepalive: int = 30
+
+    @classmethod
+    def from_config(cls, mqtt_section: dict[str, Any]) -> LinkSettings:
+        keys = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in mqtt_section.items() if k in keys})
+
+
+def backoff_delays(minimum: float, maximum: float, rng: random.Random | None = None):
+    """Yield jittered exponential delays: each in [d/2, d], d doubling up to `maximum` (spreads a fleet's retries)."""
+    rng = rng or random.Random()
+    delay = minimum
+    while True:
+        yield rng.uniform(delay / 2, delay)
+        delay = min(delay * 2, maximum)
+
+
+class MqttLink:
+    """One MQTT connection, run on its own thread. Callbacks run on that thread; keep them short."""
+
+    def __init__(
+        self,
+        client_id: str,
+        settings: LinkSettings,
+        *,
+        will: tuple[str, bytes] | None = None,
+        clean_session: bool = False,
+        subscriptions: Iterable[tuple[str, int]] = (),
+        on_message: MessageHandler | None = None,
+        on_connect: Callable[[bool], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+        on_publish: Callable[[int], None] | None = None,
+        manual_ack: bool = False,
+        max_inflight: int = 1000,
+        min_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ):
+        self.client_id = client_id
+        self.settings = settings
+        self.subscriptions = list(subscriptions)
+        self._on_message = on_message
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._on_publish = on_publish
+        self.min_delay, self.max_delay = min_delay, max_delay
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+            manual_ack=manual_ack,
+        )
+        client.max_inflight_messages_set(max_inflight)
+        if settings.username:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            client.tls_set(
+                ca_certs=settings.ca_file,
+                certfile=settings.cert_file,
+                keyfile=settings.key_file,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if will is not None:
+            client.will_set(will[0], will[1], qos=1, retain=True)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
+        self.client = client
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> MqttLink:
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, final: tuple[str, bytes] | None = None, timeout: float = 5.0) -> None:
+        """Disconnect cleanly; `final` is a last retained message (e.g. status offline) sent first."""
+        if final is not None and self.connected.is_set():
+            info = self.client.publish(final[0], final[1], qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=min(timeout, 2.0))
+        self._stopping.set()
+        with contextlib.suppress(Exception):  # already gone is fine when stopping
+            self.client.disconnect()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    def _run(self) -> None:
+        delays = backoff_delays(self.min_delay, self.max_delay)
+        first = True
+        while not self._stopping.is_set():
+            try:
+                if first:
+                    self.client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+                    first = False
+                else:
+                    self.client.reconnect()
+            except (OSError, ssl.SSLError) as exc:
+                logger.info("broker %s:%s unreachable (%s)", self.settings.host, self.settings.port, exc)
+                self._stopping.wait(next(delays))
+                continue
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            while not self._stopping.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                rc = self.client.loop(timeout=0.2)
+            if self.connected.is_set():
+                # Lost without a DISCONNECT packet (socket error): the callback may not have run.
+                self._handle_disconnect(self.client, None, None, None, None)
+            if self.connected_once:
+                delays = backoff_delays(self.min_delay, self.max_delay)
+                self.connected_once = False
+            if not self._stopping.is_set():
+                self._stopping.wait(next(delays))
+        self.connected.clear()
+
+    connected_once = False
+
+    # --- paho callbacks (network thread) --------------------------------------------------------
+
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            logger.warning("broker refused %s: %s", self.client_id, reason_code)
+            return
+        self.connected_once = True
+        for topic, qos in self.subscriptions:
+            client.subscribe(topic, qos)
+        self.connected.set()
+        logger.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.client_id)
+        if self._on_connect is not None:
+            self._on_connect(bool(getattr(flags, "session_present", False)))
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not self.connected.is_set():
+            return
+        self.connected.clear()
+        logger.info("disconnected from broker (%s)", reason_code)
+        if self._on_disconnect is not None:
+            self._on_disconnect()
+
+    def _handle_message(self, client, userdata, message) -> None:
+        if self._on_message is not None:
+            self._on_message(message)
+
+    def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if self._on_publish is not None:
+            self._on_publish(mid)
+
+    # --- use ------------------------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def ack(self, mid: int, qos: int) -> None:
+        self.client.ack(mid, qos)

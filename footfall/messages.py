@@ -1,0 +1,248 @@
+"""Typed messages of the wire contract (PROTOCOL.md v1) with validation that names the bad field.
+
+No I/O here: decode bytes -> message, encode message -> bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from footfall.clock import format_ts, parse_ts
+from footfall.errors import ValidationError
+from footfall.topics import check_name
+
+VERSION = 1
+MAX_PAYLOAD = 4096
+PURPOSES = ("affairs", "class", "activity", "reading", "counselling", "culture", "other")
+EVENT_TYPES = ("crossing", "checkin")
+CLOCK_STATES = ("synced", "unsynced")
+
+
+def _require(obj: dict, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    if key not in obj:
+        if optional:
+            return None
+        raise ValidationError("missing", key)
+    value = obj[key]
+    # bool is an int in Python; the contract's ints are never booleans.
+    if isinstance(value, bool) and kind is not bool:
+        raise ValidationError(f"must be {_kind_name(kind)}, got boolean", key)
+    if not isinstance(value, kind):
+        raise ValidationError(f"must be {_kind_name(kind)}, got {type(value).__name__}", key)
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", str: "a string", dict: "an object", float: "a number", bool: "a boolean"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def _int_in(obj: dict, key: str, low: int, high: int, default: int | None = None) -> int:
+    value = _require(obj, key, int, optional=default is not None)
+    if value is None:
+        return default  # type: ignore[return-value]
+    if not low <= value <= high:
+        raise ValidationError(f"must be between {low} and {high}", key)
+    return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """Fields common to every device event."""
+
+    id: str
+    seq: int
+    ts: dt.datetime
+    clock: str | None = None
+
+    type = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "v": VERSION,
+            "id": self.id,
+            "seq": self.seq,
+            "ts": format_ts(self.ts),
+            "type": self.type,
+        }
+        if self.clock is not None:
+            out["clock"] = self.clock
+        out.update(self._body())
+        return out
+
+    def _body(self) -> dict[str, Any]:
+        return {}
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Crossing(Event):
+    direction: str = "in"
+    count: int = 1
+
+    type = "crossing"
+
+    def _body(self) -> dict[str, Any]:
+        return {"direction": self.direction, "count": self.count}
+
+
+@dataclass(frozen=True)
+class Checkin(Event):
+    purpose: str = "other"
+    adults: int = 1
+    children: int = 0
+    activity: str | None = None
+    member: str | None = None
+    room: str | None = None
+
+    type = "checkin"
+
+    @property
+    def people(self) -> int:
+        return self.adults + self.children
+
+    def _body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"purpose": self.purpose, "adults": self.adults, "children": self.children}
+        for key in ("activity", "member", "room"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        return body
+
+
+def load_json_object(payload: bytes | str) -> dict:
+    """Bytes -> dict, enforcing size and JSON-object-ness."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if len(payload) > MAX_PAYLOAD:
+        raise ValidationError(f"payload is {len(payload)} bytes, more than {MAX_PAYLOAD}", "payload")
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(f"not JSON: {exc}", "payload") from None
+    if not isinstance(obj, dict):
+        raise ValidationError("must be a JSON object", "payload")
+    return obj
+
+
+def decode_event(payload: bytes | str) -> Crossing | Checkin:
+    """Validate and decode an event payload; raise ValidationError naming the bad field."""
+    return event_from_dict(load_json_object(payload))
+
+
+def event_from_dict(obj: dict) -> Crossing | Checkin:
+    if _require(obj, "v", int) != VERSION:
+        raise ValidationError(f"unsupported version (this server speaks {VERSION})", "v")
+    event_id = _require(obj, "id", str)
+    if not 1 <= len(event_id) <= 64:
+        raise ValidationError("must be 1..64 characters", "id")
+    seq = _require(obj, "seq", int)
+    if seq < 0:
+        raise ValidationError("must be >= 0", "seq")
+    try:
+        ts = parse_ts(_require(obj, "ts", str))
+    except ValueError as exc:
+        raise ValidationError(f"not an ISO 8601 UTC time: {exc}", "ts") from None
+    clock = _require(obj, "clock", str, optional=True)
+    if clock is not None and clock not in CLOCK_STATES:
+        raise ValidationError(f"must be one of {', '.join(CLOCK_STATES)}", "clock")
+    kind = _require(obj, "type", str)
+    common = {"id": event_id, "seq": seq, "ts": ts, "clock": clock}
+    if kind == "crossing":
+        direction = _require(obj, "direction", str)
+        if direction not in ("in", "out"):
+            raise ValidationError("must be in or out", "direction")
+        return Crossing(**common, direction=direction, count=_int_in(obj, "count", 1, 20, default=1))
+    if kind == "checkin":
+        purpose = _require(obj, "purpose", str)
+        if purpose not in PURPOSES:
+            raise ValidationError(f"must be one of {', '.join(PURPOSES)}", "purpose")
+        adults = _int_in(obj, "adults", 0, 50)
+        children = _int_in(obj, "children", 0, 50)
+        if adults + children < 1:
+            raise ValidationError("a check-in needs at least one person", "adults")
+        extras = {}
+        for key in ("activity", "member"):
+            value = _require(obj, key, str, optional=True)
+            if value is not None and not 1 <= len(value) <= 64:
+                raise ValidationError("must be 1..64 characters", key)
+            extras[key] = value
+        room = _require(obj, "room", str, optional=True)
+        if room is not None:
+            check_name(room, "room")
+        return Checkin(**common, purpose=purpose, adults=adults, children=children, room=room, **extras)
+    raise ValidationError(f"unknown event type {kind!r}", "type")
+
+
+@dataclass(frozen=True)
+class Health:
+    sensor: str = "ok"
+    clock: str = "synced"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sensor": self.sensor, "clock": self.clock, **self.extra}
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    state: str  # online | offline
+    kind: str | None = None
+    version: str | None = None
+    ts: str | None = None
+    queue: int | None = None
+    last_seq: int | None = None
+    health: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"v": VERSION, **{k: v for k, v in asdict(self).items() if v is not None}}
+        return out
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+
+OFFLINE = DeviceStatus(state="offline")
+
+
+def decode_status(payload: bytes | str) -> DeviceStatus:
+    obj = load_json_object(payload)
+    if _require(obj, "v", int) != VERSION:
+        raise ValidationError("unsupported version", "v")
+    state = _require(obj, "state", str)
+    if state not in ("online", "offline"):
+        raise ValidationError("must be online or offline", "state")
+    kind = _require(obj, "kind", str, optional=True)
+    queue = _require(obj, "queue", int, optional=True)
+    last_seq = _require(obj, "last_seq", int, optional=True)
+    health = _require(obj, "health", dict, optional=True)
+    return DeviceStatus(
+        state=state,
+        kind=kind,
+        version=_require(obj, "version", str, optional=True),
+        ts=_require(obj, "ts", str, optional=True),
+        queue=queue,
+        last_seq=last_seq,
+        health=health,
+    )
+
+
+def level_for(occupancy: int, capacity: int) -> str:
+    """`busy` at 80 % of capacity, `full` at 100 %."""
+    if capacity <= 0:
+        return "ok"
+    if occupancy >= capacity:
+        return "full"
+    if occupancy * 5 >= capacity * 4:
+        return "busy"
+    return "ok"
+
+
+def encode_json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()

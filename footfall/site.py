@@ -1,0 +1,214 @@
+"""The site file (site.toml): the center, its rooms, doors and devices, its broker and server settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from footfall.clock import parse_day_start
+from footfall.config import (
+    MQTT_SCHEMA,
+    Key,
+    Schema,
+    host_port,
+    load_toml,
+    non_negative,
+    one_of,
+    positive,
+    validate,
+)
+from footfall.errors import ConfigError
+from footfall.topics import check_name
+
+OUTDOORS = "outdoors"
+
+
+def _timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+
+
+def _day_start(value: str) -> None:
+    try:
+        parse_day_start(value)
+    except ValueError:
+        raise ValueError('must be "HH:MM", e.g. "04:00"') from None
+
+
+def _name(value: str) -> None:
+    check_name(value, "name")
+
+
+SITE_SCHEMA: Schema = {
+    "site": {
+        "id": Key(str, required=True, check=_name, help='a short name such as "dongsi"'),
+        "name": Key(str, required=True),
+        "timezone": Key(str, "Asia/Shanghai", check=_timezone),
+        "day_starts": Key(str, "00:00", check=_day_start),
+    },
+    "mqtt": {**MQTT_SCHEMA, "client_id": Key(str)},
+    "server": {
+        "listen": Key(str, "127.0.0.1:8000", check=host_port),
+        "data_dir": Key(str, "data"),
+        "secret_key": Key(str),
+        "batch_max": Key(int, 500, check=positive),
+        "future_tolerance_s": Key(int, 300, check=non_negative),
+        "session_minutes": Key(int, 480, check=positive),
+        "language": Key(str, "zh-CN", check=one_of("zh-CN", "en")),
+    },
+    "rooms": {
+        "id": Key(str, required=True, check=_name),
+        "name": Key(str, required=True),
+        "name_en": Key(str),
+        "capacity": Key(int, required=True, check=non_negative),
+    },
+    "doors": {
+        "id": Key(str, required=True, check=_name),
+        "device": Key(str, required=True, check=_name),
+        "inside": Key(str, required=True, check=_name),
+        "outside": Key(str, required=True, check=_name),
+    },
+    "devices": {
+        "id": Key(str, required=True, check=_name),
+        "kind": Key(str, required=True, check=one_of("counter", "kiosk")),
+        "room": Key(str),
+    },
+}
+TABLES = ("rooms", "doors", "devices")
+
+
+@dataclass(frozen=True)
+class Room:
+    id: str
+    name: str
+    capacity: int
+    name_en: str | None = None
+
+
+@dataclass(frozen=True)
+class Door:
+    id: str
+    device: str
+    inside: str
+    outside: str
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    kind: str
+    room: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    path: str
+    id: str
+    name: str
+    timezone: ZoneInfo
+    day_starts: dt.time
+    mqtt: dict[str, Any]
+    server: dict[str, Any]
+    rooms: tuple[Room, ...]
+    doors: tuple[Door, ...]
+    devices: tuple[Device, ...]
+    rooms_by_id: dict[str, Room] = field(default_factory=dict, repr=False)
+    doors_by_device: dict[str, Door] = field(default_factory=dict, repr=False)
+    devices_by_id: dict[str, Device] = field(default_factory=dict, repr=False)
+
+    @property
+    def prefix(self) -> str:
+        return self.mqtt["prefix"]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server["data_dir"])
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "footfall.db"
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, _, port = self.server["listen"].rpartition(":")
+        return host, int(port)
+
+
+def load_site(path: str | os.PathLike, env: dict[str, str] | None = None) -> SiteConfig:
+    return site_from_dict(load_toml(path), str(path), env)
+
+
+def site_from_dict(
+    data: dict[str, Any], path: str = "<site>", env: dict[str, str] | None = None
+) -> SiteConfig:
+    conf = validate(data, SITE_SCHEMA, path, TABLES, env)
+    rooms = tuple(Room(**r) for r in conf["rooms"])
+    doors = tuple(Door(**d) for d in conf["doors"])
+    devices = tuple(Device(**d) for d in conf["devices"])
+    _unique(path, "rooms", [r.id for r in rooms])
+    _unique(path, "doors", [d.id for d in doors])
+    _unique(path, "devices", [d.id for d in devices])
+    if OUTDOORS in {r.id for r in rooms}:
+        raise ConfigError(path, "rooms", f'"{OUTDOORS}" is reserved for the space outside the building')
+    room_ids = {r.id for r in rooms}
+    devices_by_id = {d.id: d for d in devices}
+    doors_by_device: dict[str, Door] = {}
+    for index, door in enumerate(doors):
+        for side in ("inside", "outside"):
+            space = getattr(door, side)
+            if space != OUTDOORS and space not in room_ids:
+                raise ConfigError(
+                    path,
+                    f"doors[{index}].{side}",
+                    f"no room {space!r} (rooms: {', '.join(sorted(room_ids))})",
+                )
+        if door.inside == door.outside:
+            raise ConfigError(path, f"doors[{index}]", "inside and outside must differ")
+        device = devices_by_id.get(door.device)
+        if device is None:
+            raise ConfigError(path, f"doors[{index}].device", f"no device {door.device!r} in [[devices]]")
+        if device.kind != "counter":
+            raise ConfigError(
+                path, f"doors[{index}].device", f"device {door.device!r} is a {device.kind}, not a counter"
+            )
+        if door.device in doors_by_device:
+            raise ConfigError(
+                path, f"doors[{index}].device", f"device {door.device!r} already watches another door"
+            )
+        doors_by_device[door.device] = door
+    for index, device in enumerate(devices):
+        if device.room is not None and device.room not in room_ids:
+            raise ConfigError(path, f"devices[{index}].room", f"no room {device.room!r}")
+    server = dict(conf["server"])
+    data_dir = Path(server["data_dir"])
+    if not data_dir.is_absolute() and path.startswith("<") is False:
+        server["data_dir"] = str(Path(path).resolve().parent / data_dir)
+    return SiteConfig(
+        path=path,
+        id=conf["site"]["id"],
+        name=conf["site"]["name"],
+        timezone=ZoneInfo(conf["site"]["timezone"]),
+        day_starts=parse_day_start(conf["site"]["day_starts"]),
+        mqtt=conf["mqtt"],
+        server=server,
+        rooms=rooms,
+        doors=doors,
+        devices=devices,
+        rooms_by_id={r.id: r for r in rooms},
+        doors_by_device=doors_by_device,
+        devices_by_id=devices_by_id,
+    )
+
+
+def _unique(path: str, section: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for index, ident in enumerate(ids):
+        if ident in seen:
+            raise ConfigError(path, f"{section}[{index}].id", f"duplicate id {ident!r}")
+        seen.add(ident)

@@ -1,0 +1,227 @@
+"""Ingest: MQTT -> validated events -> store (one transaction per batch) -> retained room state.
+
+Messages are acknowledged to the broker (manual PUBACK) only after their batch is committed, so a killed ingest
+loses nothing: the broker redelivers what was not acknowledged, and the unique (device, id) key drops repeats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from footfall import topics
+from footfall.clock import format_ts, local_day, utcnow
+from footfall.errors import ValidationError
+from footfall.link import LinkSettings, MqttLink
+from footfall.messages import Checkin, Crossing, decode_event, decode_status, encode_json
+from footfall.site import SiteConfig
+from server import occupancy
+from server.rooms import live_states, room_state, today
+from server.store import SqliteStore, Tx
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 0
+
+
+class Ingestor:
+    """Turns a batch of raw messages into stored events, dead letters, device rows and changed room states."""
+
+    def __init__(self, site: SiteConfig, store: SqliteStore):
+        self.site = site
+        self.store = store
+        self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
+
+    def process(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Store a batch in one transaction; return the room states that changed (for publishing)."""
+        now = now or utcnow()
+        live_day = today(self.site, now)
+        rooms: dict[str, occupancy.RoomCounts] = {}
+        with self.store.transaction() as tx:
+            stats = {"events": 0, "duplicates": 0, "dead_letters": 0}
+            seen: set[str | None] = set()
+            for item in batch:
+                try:
+                    seen.add(self._one(tx, item, now, live_day, rooms, stats))
+                except ValidationError as exc:
+                    tx.dead_letter(item.topic, item.payload, str(exc), now)
+                    stats["dead_letters"] += 1
+            for room, counts in rooms.items():
+                tx.put_room_counts(room, counts, now)
+            for device in seen - {None}:
+                # An event is a sign of life as good as a status message.
+                tx.upsert_device(device, {"last_seen": format_ts(now), "state": "online"})
+            for name, n in stats.items():
+                tx.bump(name, n)
+        return [room_state(self.site.rooms_by_id[r], c, now) for r, c in rooms.items() if c.day == live_day]
+
+    def _one(self, tx: Tx, item: Incoming, now, live_day, rooms, stats) -> str | None:
+        """Handle one message; return the id of the device an event came from (raise ValidationError if bad)."""
+        topic = topics.parse(item.topic, self.site.prefix)
+        if topic.site != self.site.id:
+            raise ValidationError(f"site {topic.site!r} is not this server's site {self.site.id!r}", "topic")
+        device = self.site.devices_by_id.get(topic.name or "")
+        if device is None:
+            raise ValidationError(f"unknown device {topic.name!r}", "topic")
+        if topic.kind == "status":
+            status = decode_status(item.payload)
+            fields: dict[str, Any] = {"state": status.state, "last_seen": format_ts(now)}
+            if status.state == "online":
+                fields.update(
+                    kind=status.kind,
+                    queue=status.queue,
+                    last_seq=status.last_seq,
+                    version=status.version,
+                    health=status.health,
+                )
+            tx.upsert_device(device.id, fields)
+            return None
+        if topic.kind != "event":
+            raise ValidationError(f"ingest does not take {topic.kind} messages", "topic")
+        event = decode_event(item.payload)
+        if isinstance(event, Crossing) and device.kind != "counter":
+            raise ValidationError(f"device {device.id!r} is a {device.kind}, not a counter", "type")
+        if isinstance(event, Checkin) and device.kind != "kiosk":
+            raise ValidationError(f"device {device.id!r} is a {device.kind}, not a kiosk", "type")
+        flag = None
+        when = event.ts
+        if event.clock == "unsynced":
+            flag, when = "unsynced", now
+        elif event.ts > now + self.tolerance:
+            flag, when = "future", now
+        day = local_day(when, self.site.timezone, self.site.day_starts)
+        row: dict[str, Any] = {
+            "device": device.id,
+            "id": event.id,
+            "seq": event.seq,
+            "type": event.type,
+            "ts": format_ts(when),
+            "device_ts": format_ts(event.ts),
+            "received_at": format_ts(now),
+            "day": day.isoformat(),
+            "clock_flag": flag,
+            "door": None,
+            "direction": None,
+            "count": None,
+            "purpose": None,
+            "adults": None,
+            "children": None,
+            "activity": None,
+            "member": None,
+            "room": None,
+        }
+        door = self.site.doors_by_device.get(device.id)
+        if isinstance(event, Crossing):
+            if door is None:
+                raise ValidationError(f"counter {device.id!r} watches no door in the site file", "topic")
+            row.update(door=door.id, direction=event.direction, count=event.count)
+        else:
+            row.update(
+                purpose=event.purpose,
+                adults=event.adults,
+                children=event.children,
+                activity=event.activity,
+                member=event.member,
+                room=event.room or device.room,
+            )
+        if not tx.insert_event(row):
+            stats["duplicates"] += 1
+            return device.id
+        stats["events"] += 1
+        if isinstance(event, Crossing) and day == live_day:
+            for room, delta in occupancy.moves(door, event.direction, event.count):
+                counts = rooms.get(room) or occupancy.current(tx.room_counts(room), live_day)
+                rooms[room] = occupancy.apply(counts, delta, when)
+        return device.id
+
+
+class IngestService:
+    """Runs the Ingestor on MQTT: a network thread queues messages, a worker batches, commits, acks, publishes."""
+
+    def __init__(self, site: SiteConfig, store: SqliteStore, client_id: str | None = None):
+        self.site = site
+        self.ingestor = Ingestor(site, store)
+        self.batch_max = site.server["batch_max"]
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._stop = threading.Event()
+        prefix = site.prefix
+        self.server_topic = topics.server_status(site.id, prefix)
+        self.link = MqttLink(
+            client_id or site.mqtt.get("client_id") or f"footfall-server-{site.id}-ingest",
+            LinkSettings.from_config(site.mqtt),
+            will=(self.server_topic, b"offline"),
+            subscriptions=[
+                (topics.all_device_events(site.id, prefix), 1),
+                (topics.all_device_status(site.id, prefix), 1),
+            ],
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            manual_ack=True,
+        )
+        self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
+        self._day = None
+
+    def start(self) -> IngestService:
+        self._worker.start()
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._worker.join(10)
+        self.link.stop(final=(self.server_topic, b"offline"))
+
+    def _on_message(self, message) -> None:
+        self._queue.put(Incoming(message.topic, message.payload, message.mid, message.qos))
+
+    def _on_connect(self, session_present: bool) -> None:
+        self.link.publish(self.server_topic, b"online", qos=1, retain=True)
+        self.publish_all_rooms()
+
+    def publish_all_rooms(self) -> None:
+        now = utcnow()
+        for state in live_states(self.site, self.ingestor.store.rooms_live(), now):
+            self._publish_room(state)
+
+    def _publish_room(self, state: dict[str, Any]) -> None:
+        topic = topics.room_state(self.site.id, state["room"], self.site.prefix)
+        self.link.publish(topic, encode_json(state), qos=1, retain=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                self._check_day_boundary()
+                continue
+            batch = [first]
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            changed = self.ingestor.process(batch)
+            for item in batch:
+                if item.qos:
+                    self.link.ack(item.mid, item.qos)
+            for state in changed:
+                self._publish_room(state)
+            self._check_day_boundary()
+
+    def _check_day_boundary(self) -> None:
+        day = today(self.site, utcnow())
+        if day != self._day:
+            if self._day is not None:
+                logger.info("new business day %s: occupancy reset", day)
+                self.publish_all_rooms()
+            self._day = day

@@ -1,0 +1,96 @@
+"""Occupancy and daily aggregation: pure functions of timestamped inputs. No I/O here (sansio).
+
+A door moves people between its two spaces: `in` from its outside into its inside. Live occupancy never shows
+below 0: an exit from an empty room is absorbed and counted in `corrected`, while `raw_net` keeps entries - exits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from footfall.site import OUTDOORS, Door
+
+
+@dataclass(frozen=True)
+class RoomCounts:
+    day: dt.date
+    occupancy: int = 0
+    raw_net: int = 0
+    corrected: int = 0
+    entries: int = 0
+    exits: int = 0
+    peak: int = 0
+    peak_at: dt.datetime | None = None
+
+
+def moves(door: Door, direction: str, count: int) -> list[tuple[str, int]]:
+    """(room, +n entering / -n leaving) for a crossing; the outdoors is not a room."""
+    src, dst = (door.outside, door.inside) if direction == "in" else (door.inside, door.outside)
+    out = []
+    if dst != OUTDOORS:
+        out.append((dst, count))
+    if src != OUTDOORS:
+        out.append((src, -count))
+    return out
+
+
+def apply(counts: RoomCounts, delta: int, at: dt.datetime) -> RoomCounts:
+    """Apply people entering (delta > 0) or leaving (delta < 0) at time `at`."""
+    if delta >= 0:
+        occupancy = counts.occupancy + delta
+        peak, peak_at = (occupancy, at) if occupancy > counts.peak else (counts.peak, counts.peak_at)
+        return replace(
+            counts,
+            occupancy=occupancy,
+            raw_net=counts.raw_net + delta,
+            entries=counts.entries + delta,
+            peak=peak,
+            peak_at=peak_at,
+        )
+    leaving = -delta
+    absorbed = max(0, leaving - counts.occupancy)
+    return replace(
+        counts,
+        occupancy=counts.occupancy - leaving + absorbed,
+        raw_net=counts.raw_net - leaving,
+        exits=counts.exits + leaving,
+        corrected=counts.corrected + absorbed,
+    )
+
+
+def set_occupancy(counts: RoomCounts, value: int, at: dt.datetime) -> RoomCounts:
+    """A staff correction: the live value becomes `value`; the difference is recorded as a correction."""
+    peak, peak_at = (value, at) if value > counts.peak else (counts.peak, counts.peak_at)
+    return replace(
+        counts,
+        occupancy=value,
+        corrected=counts.corrected + (value - counts.occupancy),
+        peak=peak,
+        peak_at=peak_at,
+    )
+
+
+def current(counts: RoomCounts | None, day: dt.date) -> RoomCounts:
+    """Counts for `day`: yesterday's numbers are reset to zero at the day boundary."""
+    if counts is None or counts.day != day:
+        return RoomCounts(day=day)
+    return counts
+
+
+def replay_day(
+    crossings: Iterable[tuple[dt.datetime, str, str, int]], doors_by_device: dict[str, Door], day: dt.date
+) -> dict[str, RoomCounts]:
+    """Recount a day from its crossings (ts, device, direction, count), sorted by time, from zero.
+
+    The same input gives the same result whatever order or how often events arrived.
+    """
+    rooms: dict[str, RoomCounts] = {}
+    for ts, device, direction, count in sorted(crossings, key=lambda c: (c[0], c[1])):
+        door = doors_by_device.get(device)
+        if door is None:
+            continue
+        for room, delta in moves(door, direction, count):
+            rooms[room] = apply(rooms.get(room) or RoomCounts(day=day), delta, ts)
+    return rooms

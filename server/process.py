@@ -1,0 +1,84 @@
+"""Server processes: ingest and web run as separate processes sharing the store and the bus, not memory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from footfall.site import SiteConfig
+
+logger = logging.getLogger(__name__)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        stop.wait(1.0)
+
+
+def run_ingest(site: SiteConfig) -> None:
+    from server.ingest import IngestService
+    from server.store import SqliteStore
+
+    store = SqliteStore(site.db_path)
+    service = IngestService(site, store).start()
+    logger.info("ingest running for site %s (store %s)", site.id, site.db_path)
+    try:
+        wait_for_signal()
+    finally:
+        service.stop()
+
+
+def run_both(config_path: str, extra_args: list[str] | None = None) -> int:
+    """Run ingest and web as two child processes; stop both when either ends or on a signal."""
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "footfall.cli",
+                "server",
+                "-c",
+                config_path,
+                "--only",
+                part,
+                *(extra_args or []),
+            ]
+        )
+        for part in ("ingest", "web")
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    code = 0
+    while not stop.is_set():
+        for child in children:
+            if child.poll() is not None:
+                logger.error("server part exited with %s; stopping", child.returncode)
+                code = child.returncode or 1
+                stop.set()
+        stop.wait(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return code
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

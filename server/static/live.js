@@ -1,0 +1,140 @@
+/* Footfall live pages: shared helpers (catalog, room cards, the SSE connection). No framework, no CDN. */
+(function () {
+  "use strict";
+
+  var catalog = JSON.parse(document.getElementById("i18n-catalog").textContent);
+  var page = JSON.parse(document.getElementById("page-data").textContent);
+  var occupancy = {};
+  var entries = {};
+
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : key;
+    if (values) {
+      Object.keys(values).forEach(function (name) {
+        text = text.split("{" + name + "}").join(String(values[name]));
+      });
+    }
+    return text;
+  }
+
+  function withToken(url) {
+    if (!page.token) return url;
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + "token=" + encodeURIComponent(page.token);
+  }
+
+  function setText(id, value) {
+    var el = document.getElementById(id);
+    if (!el) return false;
+    var text = String(value);
+    if (el.textContent === text) return false;
+    el.textContent = text;
+    el.classList.remove("changed");
+    void el.offsetWidth; // restart the highlight animation
+    el.classList.add("changed");
+    return true;
+  }
+
+  function setLevelClass(el, level) {
+    if (!el) return;
+    ["ok", "busy", "full"].forEach(function (name) {
+      el.classList.toggle("level-" + name, name === level);
+    });
+  }
+
+  function setFill(room, occ, cap) {
+    var fill = document.querySelector('[data-fill="' + room + '"]');
+    if (fill) fill.style.width = (cap > 0 ? Math.min(100, (100 * occ) / cap) : 0) + "%";
+  }
+
+  function totals() {
+    var inBuilding = 0;
+    var inUse = 0;
+    Object.keys(occupancy).forEach(function (room) {
+      inBuilding += occupancy[room];
+      if (occupancy[room] > 0) inUse += 1;
+    });
+    setText("in-building", inBuilding);
+    setText("rooms-in-use", inUse);
+  }
+
+  function applyRoom(state) {
+    var room = state.room;
+    if (!page.rooms[room]) return;
+    var entriesChanged = entries[room] !== state.entries_today;
+    occupancy[room] = state.occupancy;
+    entries[room] = state.entries_today;
+    setText("occupancy-" + room, state.occupancy);
+    setText("entries-" + room, state.entries_today);
+    var badge = document.getElementById("level-" + room);
+    if (badge) {
+      badge.textContent = t("level." + state.level);
+      badge.setAttribute("data-level", state.level);
+    }
+    setLevelClass(document.getElementById("room-" + room), state.level);
+    setFill(room, state.occupancy, state.capacity);
+    totals();
+    if (entriesChanged && page.entranceRooms.indexOf(room) >= 0) refreshVisits();
+  }
+
+  var visitsTimer = null;
+  function refreshVisits() {
+    // Visits come from the entrance doors' crossings, which room states do not carry: ask, at most every 2 s.
+    if (visitsTimer) return;
+    visitsTimer = setTimeout(function () {
+      visitsTimer = null;
+      fetch(withToken("/api/v1/daily"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) { if (body) setText("visits-today", body.visits); })
+        .catch(function () {});
+    }, 2000);
+  }
+
+  function formatTime(ts, withSeconds) {
+    if (!ts) return "";
+    var options = { timeZone: page.timezone, hour: "2-digit", minute: "2-digit", hour12: false };
+    if (withSeconds) options.second = "2-digit";
+    return new Intl.DateTimeFormat(page.lang, options).format(new Date(ts));
+  }
+
+  function setStatus(state) {
+    var el = document.getElementById("live-status");
+    if (!el) return;
+    el.setAttribute("data-state", state);
+    el.textContent = t("live." + state);
+  }
+
+  function connect(onDevice) {
+    var source = new EventSource(withToken("/api/v1/stream"));
+    source.addEventListener("open", function () { setStatus("connected"); });
+    source.addEventListener("room", function (e) { applyRoom(JSON.parse(e.data)); });
+    source.addEventListener("device", function (e) { if (onDevice) onDevice(JSON.parse(e.data)); });
+    source.addEventListener("error", function () {
+      setStatus("disconnected");
+      if (source.readyState === EventSource.CLOSED) {
+        // The server refused the stream (session expired?): check, then log in again or retry.
+        fetch(withToken("/api/v1/rooms"), { credentials: "same-origin" })
+          .then(function (r) {
+            if (r.status === 401) window.location.reload();
+            else setTimeout(function () { connect(onDevice); }, 5000);
+          })
+          .catch(function () { setTimeout(function () { connect(onDevice); }, 5000); });
+      }
+    });
+    return source;
+  }
+
+  // Start from what the server rendered.
+  document.querySelectorAll("[data-room]").forEach(function (el) {
+    var room = el.getAttribute("data-room");
+    var occ = document.getElementById("occupancy-" + room);
+    var ent = document.getElementById("entries-" + room);
+    if (occ) occupancy[room] = parseInt(occ.textContent, 10) || 0;
+    if (ent) entries[room] = parseInt(ent.textContent, 10) || 0;
+    if (page.rooms[room]) setFill(room, occupancy[room] || 0, page.rooms[room].capacity);
+  });
+
+  window.Footfall = {
+    t: t, page: page, withToken: withToken, setText: setText, applyRoom: applyRoom,
+    connect: connect, formatTime: formatTime, occupancy: occupancy
+  };
+})();

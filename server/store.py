@@ -1,0 +1,213 @@
+"""The store: a small interface over the database, with SQLite (sqlite-utils) as the embedded default.
+
+Ingest writes in batches through `transaction()`; the web process reads and makes staff changes. Both open the
+same file (WAL lets readers run beside the writer). A PostgreSQL backend implements the same methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from footfall.clock import format_ts, parse_ts
+from server.migrations import migrations
+from server.occupancy import RoomCounts
+
+EXCERPT_BYTES = 256
+
+
+def _counts_from_row(row: sqlite3.Row) -> RoomCounts:
+    return RoomCounts(
+        day=dt.date.fromisoformat(row["day"]),
+        occupancy=row["occupancy"],
+        raw_net=row["raw_net"],
+        corrected=row["corrected"],
+        entries=row["entries"],
+        exits=row["exits"],
+        peak=row["peak"],
+        peak_at=parse_ts(row["peak_at"]) if row["peak_at"] else None,
+    )
+
+
+class Tx:
+    """Writes inside one transaction (ingest batch or staff action)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def insert_event(self, row: dict[str, Any]) -> bool:
+        """Insert a raw event; False when (device, id) is already stored (a duplicate delivery)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO events (device, id, seq, type, ts, device_ts, received_at, day, clock_flag, door,"
+            " direction, count, purpose, adults, children, activity, member, room) VALUES (:device, :id, :seq, :type,"
+            " :ts, :device_ts, :received_at, :day, :clock_flag, :door, :direction, :count, :purpose, :adults,"
+            " :children, :activity, :member, :room)",
+            row,
+        )
+        return cur.rowcount == 1
+
+    def room_counts(self, room: str) -> RoomCounts | None:
+        row = self.conn.execute("SELECT * FROM rooms_live WHERE room=?", (room,)).fetchone()
+        return _counts_from_row(row) if row else None
+
+    def put_room_counts(self, room: str, c: RoomCounts, now: dt.datetime) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO rooms_live VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                room,
+                c.day.isoformat(),
+                c.occupancy,
+                c.raw_net,
+                c.corrected,
+                c.entries,
+                c.exits,
+                c.peak,
+                format_ts(c.peak_at) if c.peak_at else None,
+                format_ts(now),
+            ),
+        )
+
+    def dead_letter(self, topic: str, payload: bytes, reason: str, now: dt.datetime) -> None:
+        excerpt = payload[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+        self.conn.execute(
+            "INSERT INTO dead_letters (topic, excerpt, size, reason, received_at) VALUES (?,?,?,?,?)",
+            (topic, excerpt, len(payload), reason, format_ts(now)),
+        )
+
+    def upsert_device(self, device: str, fields: dict[str, Any]) -> None:
+        fields = {
+            **fields,
+            "health": json.dumps(fields["health"]) if fields.get("health") is not None else None,
+        }
+        cols = ", ".join(fields)
+        marks = ", ".join(f":{k}" for k in fields)
+        updates = ", ".join(f"{k}=excluded.{k}" for k in fields)
+        self.conn.execute(
+            f"INSERT INTO devices (id, {cols}) VALUES (:id, {marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+            {"id": device, **fields},
+        )
+
+    def bump(self, name: str, n: int = 1) -> None:
+        if n:
+            self.conn.execute(
+                "INSERT INTO metrics VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, n),
+            )
+
+    def add_adjustment(self, room: str, at: dt.datetime, user: str, old: int, new: int, reason: str) -> None:
+        self.conn.execute(
+            "INSERT INTO adjustments (room, at, user, from_value, to_value, reason) VALUES (?,?,?,?,?,?)",
+            (room, format_ts(at), user, old, new, reason),
+        )
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        db = Database(self._connect())
+        migrations.apply(db)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self.conn
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def rooms_live(self) -> dict[str, RoomCounts]:
+        return {row["room"]: _counts_from_row(row) for row in self.conn.execute("SELECT * FROM rooms_live")}
+
+    def devices(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM devices ORDER BY id").fetchall()
+        return [{**dict(r), "health": json.loads(r["health"]) if r["health"] else None} for r in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM dead_letters ORDER BY pk DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def count(self, table: str, where: str = "1=1", params: tuple = ()) -> int:
+        return self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+
+    def metrics(self) -> dict[str, int]:
+        return {r["name"]: r["value"] for r in self.conn.execute("SELECT * FROM metrics")}
+
+    def day_crossings(self, day: dt.date) -> list[tuple[dt.datetime, str, str, int]]:
+        rows = self.conn.execute(
+            "SELECT ts, device, direction, count FROM events WHERE day=? AND type='crossing'",
+            (day.isoformat(),),
+        )
+        return [(parse_ts(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def day_checkins(self, day: dt.date) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT ts, device, purpose, adults, children, activity, member, room FROM events"
+            " WHERE day=? AND type='checkin'",
+            (day.isoformat(),),
+        )
+        return [dict(r) for r in rows]
+
+    def adjustments(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM adjustments ORDER BY pk DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in rows]
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM users WHERE username=?", (username,)).fetchone()
+        return dict(row) if row else None
+
+    def put_user(self, username: str, password_hash: str, role: str, now: dt.datetime) -> None:
+        with self.transaction() as tx:
+            tx.conn.execute(
+                "INSERT INTO users VALUES (?,?,?,?) ON CONFLICT(username) DO UPDATE SET"
+                " password_hash=excluded.password_hash, role=excluded.role",
+                (username, password_hash, role, format_ts(now)),
+            )
+
+    def add_token(self, token_hash: str, role: str, label: str, now: dt.datetime) -> None:
+        with self.transaction() as tx:
+            tx.conn.execute("INSERT INTO tokens VALUES (?,?,?,?)", (token_hash, role, label, format_ts(now)))
+
+    def token_role(self, token_hash: str) -> tuple[str, str] | None:
+        row = self.conn.execute("SELECT role, label FROM tokens WHERE token_hash=?", (token_hash,)).fetchone()
+        return (row["role"], row["label"]) if row else None

@@ -1,0 +1,109 @@
+"""The web process: staff dashboard, lobby screen and the HTTP API (flaskr style: one blueprint per module).
+
+`create_app(site, store, live)` builds the Flask app; `server.web.serve.main_web(site)` runs it on gevent's
+WSGI server, which holds hundreds of live Server-Sent-Event streams in one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from footfall.clock import utcnow
+from footfall.site import SiteConfig
+from server.store import SqliteStore
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # server/
+
+
+@dataclass
+class WebContext:
+    """What every view needs: the site, the store, the live hub and the clock."""
+
+    site: SiteConfig
+    store: SqliteStore
+    live: Any  # LiveHub, or LocalHub when there is no MQTT (tests)
+    app: Flask
+
+    def now(self) -> dt.datetime:
+        return self.app.config["FOOTFALL_NOW"]()
+
+
+def web() -> WebContext:
+    return current_app.extensions["footfall"]
+
+
+def create_app(
+    site: SiteConfig, store: SqliteStore | None = None, live=None, test_config: dict | None = None
+) -> Flask:
+    """Build the web app. `live=None` means no MQTT: changes fan out to this process's streams only."""
+    from server.web import api, auth, dashboard, i18n
+    from server.web.live import LocalHub
+
+    app = Flask(
+        __name__,
+        template_folder=str(PACKAGE_DIR / "templates"),
+        static_folder=str(PACKAGE_DIR / "static"),
+        static_url_path="/static",
+    )
+    app.config.from_mapping(
+        SECRET_KEY=site.server.get("secret_key") or None,
+        SESSION_COOKIE_NAME="footfall_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=site.server.get("session_minutes", 480)),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        FOOTFALL_NOW=utcnow,
+        LOGIN_MAX_FAILURES=10,
+        LOGIN_WINDOW_S=600,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = persisted_secret_key(site.data_dir)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    if store is None:
+        store = SqliteStore(site.db_path)
+    app.extensions["footfall"] = WebContext(site=site, store=store, live=live or LocalHub(), app=app)
+
+    @app.teardown_appcontext
+    def _close_store(_exc: BaseException | None) -> None:
+        # One connection per thread/greenlet; close it with the request so greenlets do not leak them.
+        store.close()
+
+    i18n.init_app(app)
+    auth.init_app(app)
+    api.init_app(app)
+    dashboard.init_app(app)
+    return app
+
+
+def persisted_secret_key(data_dir: Path) -> str:
+    """A random key kept in data_dir/secret_key (mode 0600), so sessions survive restarts."""
+    path = Path(data_dir) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        logger.warning("%s is empty; writing a new secret key", path)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC, 0o600)
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    os.chmod(path, 0o600)
+    logger.info("created a new session secret key in %s", path)
+    return key

@@ -1,0 +1,181 @@
+"""The live hub: latest room states and device status from MQTT, fanned out to every open SSE stream.
+
+Each stream owns one bounded `queue.Queue` (cooperative under gevent monkey-patching). A stream that falls
+behind is dropped rather than allowed to grow without bound; its browser reconnects and gets the full state again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from typing import Any
+
+from footfall import topics
+from footfall.clock import format_ts, utcnow
+from footfall.errors import ValidationError
+from footfall.link import LinkSettings, MqttLink
+from footfall.messages import decode_status, encode_json
+from footfall.site import SiteConfig
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE = 1000
+Item = tuple[str, dict[str, Any]]  # ("room" | "device", payload)
+
+
+class LocalHub:
+    """Fan-out without MQTT (tests, or a web process without a broker): changes reach this process's streams."""
+
+    mqtt = False
+
+    def __init__(self, maxsize: int = SUBSCRIBER_QUEUE):
+        self.maxsize = maxsize
+        self._subscribers: set[queue.Queue] = set()
+        self._lock = threading.Lock()
+        self._rooms: dict[str, dict[str, Any]] = {}
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def subscribe(self) -> queue.Queue:
+        q: queue.Queue = queue.Queue(self.maxsize)
+        with self._lock:
+            self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue) -> None:
+        with self._lock:
+            self._subscribers.discard(q)
+
+    def is_subscribed(self, q: queue.Queue) -> bool:
+        with self._lock:
+            return q in self._subscribers
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def broadcast(self, kind: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for q in subscribers:
+            try:
+                q.put_nowait((kind, data))
+            except queue.Full:
+                logger.warning("a live stream fell %d messages behind; dropping it", self.maxsize)
+                self.unsubscribe(q)
+
+    def room_states(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return dict(self._rooms)
+
+    def _take_room_state(self, state: dict[str, Any]) -> bool:
+        """Remember a room state; False when it is older than the one already known (out-of-order delivery)."""
+        with self._lock:
+            known = self._rooms.get(state["room"])
+            if known is not None and str(state.get("ts", "")) < str(known.get("ts", "")):
+                return False
+            self._rooms[state["room"]] = state
+        return True
+
+    def publish_room_state(self, state: dict[str, Any]) -> None:
+        if self._take_room_state(state):
+            self.broadcast("room", state)
+
+    def start(self) -> LocalHub:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+class LiveHub(LocalHub):
+    """LocalHub plus an MQTT link: subscribes to room states and device status, publishes staff corrections."""
+
+    mqtt = True
+
+    def __init__(self, site: SiteConfig, maxsize: int = SUBSCRIBER_QUEUE, client_id: str | None = None):
+        super().__init__(maxsize)
+        self.site = site
+        prefix = site.prefix
+        self.link = MqttLink(
+            client_id or f"footfall-server-{site.id}-web-{os.getpid()}",
+            LinkSettings.from_config(site.mqtt),
+            clean_session=True,
+            subscriptions=[
+                (topics.all_room_states(site.id, prefix), 1),
+                (topics.all_device_status(site.id, prefix), 1),
+            ],
+            on_message=self._on_message,
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected.is_set()
+
+    def start(self) -> LiveHub:
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    def publish_room_state(self, state: dict[str, Any]) -> None:
+        """Publish a room state retained (a staff correction) and pass it to this process's streams at once."""
+        super().publish_room_state(state)
+        topic = topics.room_state(self.site.id, state["room"], self.site.prefix)
+        if not self.connected:
+            logger.warning(
+                "MQTT link down: the state of %s waits in paho's queue for the link", state["room"]
+            )
+        self.link.publish(topic, encode_json(state), qos=1, retain=True)
+
+    def _on_message(self, message) -> None:
+        """Runs on the MQTT thread: keep it short and never raise."""
+        try:
+            item = self.decode(message.topic, message.payload)
+        except (ValidationError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("ignoring %s: %s", message.topic, exc)
+            return
+        if item is None:
+            return
+        kind, data = item
+        if kind == "room":
+            if self._take_room_state(data):
+                self.broadcast("room", data)
+        else:
+            self.broadcast(kind, data)
+
+    def decode(self, topic: str, payload: bytes) -> Item | None:
+        """A message on a subscribed topic -> ("room", state) or ("device", device JSON); None to ignore."""
+        parsed = topics.parse(topic, self.site.prefix)
+        if parsed.site != self.site.id or parsed.name is None:
+            return None
+        if parsed.kind == "state":
+            if not payload:
+                return None  # a cleared retained message
+            state = json.loads(payload)
+            if not isinstance(state, dict) or state.get("room") != parsed.name:
+                raise ValueError("room state does not match its topic")
+            return "room", state
+        if parsed.kind == "status":
+            if not payload:
+                return None
+            device = self.site.devices_by_id.get(parsed.name)
+            if device is None:
+                return None
+            status = decode_status(payload)
+            return "device", {
+                "id": device.id,
+                "kind": status.kind or device.kind,
+                "state": status.state,
+                "last_seen": format_ts(utcnow()),
+                "queue": status.queue,
+                "health": status.health,
+            }
+        return None

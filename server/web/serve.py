@@ -1,0 +1,72 @@
+"""Run the web process on gevent's WSGI server: one greenlet per connection, so hundreds of dashboards and
+screens can hold a live Server-Sent-Events stream each (thread-per-stream servers held 4 to 16).
+
+gevent must monkey-patch the standard library before anything else imports `threading`, `socket`, `ssl`,
+`queue` users (paho-mqtt, sqlite3 users, Flask). `footfall server --only web` therefore calls
+`main_web(site)` from its entry point, before importing anything from `server`, and this module imports nothing
+heavy at the top for that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from footfall.site import SiteConfig
+    from server.store import SqliteStore
+
+logger = logging.getLogger(__name__)
+
+
+def main_web(site: SiteConfig, host: str | None = None, port: int | None = None) -> None:
+    """Entry point of the web process: monkey-patch with gevent first, then import the app and serve."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()
+    serve(site, host, port)
+
+
+def serve(
+    site: SiteConfig,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    store: SqliteStore | None = None,
+    mqtt: bool = True,
+) -> None:
+    """Serve until SIGTERM/SIGINT. host/port default to `[server] listen`. `mqtt=False` runs without a broker."""
+    import signal
+
+    import gevent
+    from gevent.pywsgi import WSGIServer
+
+    from server.web import create_app
+    from server.web.live import LiveHub, LocalHub
+
+    default_host, default_port = site.listen
+    host = host or default_host
+    port = default_port if port is None else port
+    live = LiveHub(site).start() if mqtt else LocalHub()
+    app = create_app(site, store, live)
+    server = WSGIServer(
+        (host, port),
+        app,
+        log=logging.getLogger("server.web.access"),
+        error_log=logging.getLogger("server.web.errors"),
+    )
+
+    def _stop(*_args) -> None:
+        logger.info("stopping the web server")
+        gevent.spawn(server.stop, timeout=3)
+
+    gevent.signal_handler(signal.SIGTERM, _stop)
+    gevent.signal_handler(signal.SIGINT, _stop)
+    server.start()
+    logger.info("web server for site %s on http://%s:%d/", site.id, host, server.server_port)
+    try:
+        server.serve_forever()
+    finally:
+        live.stop()
+        logger.info("web server stopped")
