@@ -131,5 +131,12 @@ def check_config(config_path: str) -> None:
     )
 
 
+# --- commands that live with their apps ---------------------------------------------------------------
+# Each module below imports only click at its top; its commands import their app lazily. One line each.
+from counter.cli import counter as counter_command  # noqa: E402
+
+main.add_command(counter_command)
+
+
 if __name__ == "__main__":
     main()

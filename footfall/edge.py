@@ -74,6 +74,7 @@ class EdgeSettings:
     max_events: int = 100_000
     high_water: int = 1000
     clock: str = "auto"  # auto | synced | unsynced
+    window: int = INFLIGHT_WINDOW  # unacknowledged publishes at most
 
 
 class EdgeRuntime:
@@ -232,7 +233,7 @@ class EdgeRuntime:
         self.outbox.remove(acked)
 
     def _send_pending(self) -> None:
-        room = INFLIGHT_WINDOW - len(self._inflight)
+        room = self.settings.window - len(self._inflight)
         if room <= 0:
             return
         for item in self.outbox.pending(self._sent_upto, room):

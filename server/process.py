@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
 
+from footfall.signals import wait_for_signal
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
-
-
-def wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set():
-        stop.wait(1.0)
 
 
 def run_ingest(site: SiteConfig) -> None:
@@ -74,11 +65,3 @@ def run_both(config_path: str, extra_args: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     return code
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

@@ -1,0 +1,1 @@
+"""Camera door counter: overhead camera, background subtraction, tracking and line crossing."""

@@ -1,0 +1,399 @@
+"""Blob tracker and line-crossing counter for the camera counter. Pure: numpy only, no cv2, no I/O.
+
+The pipeline turns each frame into foreground blobs (:class:`Blob`); :class:`Tracker` follows them and reports
+line crossings. Every length is relative to ``person_size`` (the diameter of one person's blob, in processing
+pixels), so the same defaults work for any camera height, lens and resolution.
+
+Hard cases handled here:
+- one person split into several blobs (striped clothing, a dark shirt on a dark floor): small unclaimed blobs next
+  to a track are folded into its measurement instead of starting new tracks;
+- two people merging into one blob (side by side, passing each other): tracks may share a blob, which is then split
+  between them by k-means on its pixels seeded at the tracks' predicted positions;
+- short occlusion or a missed detection: tracks coast on their velocity for ``max_coast_s`` seconds;
+- U-turns and people standing on the line: a crossing needs the track to leave the hysteresis band on the side
+  opposite to the one it last stood firmly on; a person who comes back counts the other way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from counter.camera.geometry import BandSide, CountingLine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Blob:
+    """One foreground region: centroid, area and bounding box (x0, y0, x1, y1) in processing pixels."""
+
+    cx: float
+    cy: float
+    area: float
+    bbox: tuple[float, float, float, float]
+    points: np.ndarray | None = None  # (N, 2) float x, y samples of the region's pixels, for splitting
+
+    def bbox_distance(self, x: float, y: float) -> float:
+        x0, y0, x1, y1 = self.bbox
+        dx = max(x0 - x, 0.0, x - x1)
+        dy = max(y0 - y, 0.0, y - y1)
+        return math.hypot(dx, dy)
+
+
+@dataclass(frozen=True)
+class TrackCrossing:
+    """A crossing found by the tracker: ``sign`` +1 toward the line's positive side, -1 toward the negative."""
+
+    frame_index: int
+    t: float
+    sign: int
+    track_id: int
+    count: int = 1
+
+
+@dataclass
+class Track:
+    id: int
+    x: float
+    y: float
+    born_t: float
+    last_t: float
+    frame_index: int
+    vx: float = 0.0
+    vy: float = 0.0
+    hits: int = 1
+    missed: int = 0
+    area: float = 0.0
+    blob: int = -1  # index of the blob matched this frame (-1 = coasting)
+    home: int = 0  # last side (-1/+1) the track stood firmly on; 0 = not known yet
+    last_d: float = 0.0
+    on_line: tuple[int, float, float, float] | None = None  # (frame, t, x, y) of the latest sign change of d
+    counted: int = 0
+    start: tuple[float, float] = (0.0, 0.0)
+    trail: list[tuple[float, float]] = field(default_factory=list)
+    areas: list[float] = field(default_factory=list)  # recent matched blob areas (alone on their blob)
+
+    def predict(self, steps: int = 1) -> tuple[float, float]:
+        return self.x + self.vx * steps, self.y + self.vy * steps
+
+
+@dataclass
+class TrackerConfig:
+    """Tuning, all lengths as fractions of the person size."""
+
+    gate: float = 0.6  # association gate (distance from predicted position to the blob's box)
+    centroid_gate: float = 1.0  # ... and from the predicted position to the blob's centre
+    max_jump: float = 0.6  # largest believable step of a track's measured centre beyond its predicted motion
+    band: float = 0.3  # hysteresis band half width around the line
+    min_area: float = 0.12  # smallest blob (fraction of one person's area) that can start a track
+    fragment_radius: float = 0.75  # unclaimed blobs this close to a track are parts of it
+    min_hits: int = 3  # matched observations before a track may count
+    max_coast_s: float = 0.8  # seconds a track survives without a blob
+    max_coast_frames: int = 12
+    velocity_smoothing: float = 0.5
+    segment_margin: float = 0.5  # a crossing may pass this far beyond the segment's ends
+    trail_length: int = 32
+    solid: float = 0.4  # a crossing needs the blob at least this share of the track's recent largest
+    max_people_per_blob: int = 4
+    ghost_s: float = 30.0  # how long a track lost on the line may be picked up again
+    dedupe: float = 0.5  # two tracks on one blob closer than this are one person
+    repeat_window_s: float = 0.6  # a same-direction crossing this soon after another ...
+    repeat_distance: float = 0.6  # ... and this close along the line is the same person again
+
+
+class Tracker:
+    """Associates blobs frame to frame and reports line crossings (see module docstring)."""
+
+    def __init__(self, line: CountingLine, person_size: float, config: TrackerConfig | None = None):
+        if person_size <= 0:
+            raise ValueError("person_size must be > 0")
+        self.line = line
+        self.config = config or TrackerConfig()
+        self.tracks: list[Track] = []
+        self._ghosts: list[Track] = []  # tracks lost inside the band, waiting for their person to move again
+        self._crossing_pos: dict[tuple[int, int], float] = {}
+        self._recent: list[tuple[float, int, float]] = []  # (t, sign, position along the line in px)
+        self._next_id = 1
+        self.set_person_size(person_size)
+
+    def set_person_size(self, person_size: float) -> None:
+        self.person_size = float(person_size)
+        self.person_area = math.pi / 4.0 * self.person_size**2
+        self.band = BandSide(self.config.band * self.person_size)
+
+    def reset(self) -> None:
+        """Forget every track (after a sudden light change, for instance)."""
+        self.tracks = []
+        self._ghosts = []
+
+    # -- association ---------------------------------------------------------------------------------
+
+    def update(self, blobs: list[Blob], frame_index: int, t: float) -> list[TrackCrossing]:
+        cfg = self.config
+        ps = self.person_size
+        blobs = list(blobs)
+        preds = [tr.predict() for tr in self.tracks]
+
+        # Pass 1: one-to-one, cheapest pairs first.
+        pairs = []
+        for ti, tr in enumerate(self.tracks):
+            px, py = preds[ti]
+            speed = math.hypot(tr.vx, tr.vy)
+            gate = cfg.gate * ps + 0.5 * speed
+            for bi, b in enumerate(blobs):
+                d_box = b.bbox_distance(px, py)
+                d_c = math.hypot(b.cx - px, b.cy - py)
+                if d_box > gate or d_c > cfg.centroid_gate * ps + speed:
+                    continue
+                pairs.append((d_box + 0.25 * d_c, ti, bi))
+        pairs.sort()
+        track_blob: dict[int, int] = {}
+        blob_tracks: dict[int, list[int]] = {}
+        for _, ti, bi in pairs:
+            if ti in track_blob or bi in blob_tracks:
+                continue
+            track_blob[ti] = bi
+            blob_tracks[bi] = [ti]
+        # Pass 2: a track left over whose prediction lies on an already claimed blob shares it (a merge).
+        for _, ti, bi in pairs:
+            if ti in track_blob:
+                continue
+            if blobs[bi].bbox_distance(*preds[ti]) <= 0.25 * ps:
+                track_blob[ti] = bi
+                blob_tracks.setdefault(bi, []).append(ti)
+
+        measurements: dict[int, tuple[float, float, float]] = {}
+        for bi, tis in blob_tracks.items():
+            b = blobs[bi]
+            if len(tis) == 1:
+                measurements[tis[0]] = (b.cx, b.cy, b.area)
+                self.tracks[tis[0]].blob = bi
+            else:
+                for ti in tis:
+                    self.tracks[ti].blob = bi
+                for ti, (mx, my, ma) in zip(tis, _split_blob(b, [preds[ti] for ti in tis]), strict=True):
+                    measurements[ti] = (mx, my, ma)
+
+        # Unclaimed blobs: fragments of a matched track, or new tracks.
+        new_blobs = []
+        for bi, b in enumerate(blobs):
+            if bi in blob_tracks:
+                continue
+            owner = self._fragment_owner(b, measurements)
+            if owner is not None:
+                mx, my, ma = measurements[owner]
+                tot = ma + b.area
+                measurements[owner] = ((mx * ma + b.cx * b.area) / tot, (my * ma + b.cy * b.area) / tot, tot)
+            elif b.area >= cfg.min_area * self.person_area:
+                new_blobs.append(b)
+
+        # A measurement far from the prediction is a different object (a shadow, a lighting artefact) that the
+        # track's blob touched: coast instead of teleporting.
+        for ti in list(measurements):
+            tr = self.tracks[ti]
+            px, py = preds[ti]
+            mx, my, _ = measurements[ti]
+            if math.hypot(mx - px, my - py) > cfg.max_jump * ps + math.hypot(tr.vx, tr.vy):
+                del measurements[ti]
+        crossings: list[TrackCrossing] = []
+        survivors: list[Track] = []
+        for ti, tr in enumerate(self.tracks):
+            if ti in measurements:
+                mx, my, ma = measurements[ti]
+                steps = max(1, tr.missed + 1)
+                prev_frame, prev_t = tr.frame_index, tr.last_t
+                a = cfg.velocity_smoothing
+                ox, oy = tr.trail[-1] if tr.trail else (tr.x, tr.y)
+                tr.vx = a * tr.vx + (1 - a) * (mx - ox) / steps
+                tr.vy = a * tr.vy + (1 - a) * (my - oy) / steps
+                tr.x, tr.y, tr.area = mx, my, ma
+                tr.hits += 1
+                tr.missed = 0
+                tr.last_t = t
+                tr.frame_index = frame_index
+                tr.trail.append((mx, my))
+                del tr.trail[: -cfg.trail_length]
+                if len(blob_tracks.get(tr.blob, ())) == 1:
+                    tr.areas.append(ma)
+                    del tr.areas[:-8]
+                found = self._check_crossing(tr, frame_index, t, prev_frame, prev_t)
+                if found and len(blob_tracks.get(tr.blob, ())) == 1:
+                    found = [replace(c, count=self._people_in(blobs[tr.blob])) for c in found]
+                crossings.extend(found)
+                survivors.append(tr)
+            else:
+                tr.blob = -1
+                tr.missed += 1
+                if tr.missed <= cfg.max_coast_frames and t - tr.last_t <= cfg.max_coast_s:
+                    tr.x += tr.vx  # coast on the last velocity, slowing down
+                    tr.y += tr.vy
+                    tr.vx *= 0.8
+                    tr.vy *= 0.8
+                    survivors.append(tr)
+                elif tr.hits >= cfg.min_hits and tr.home != 0 and self.band(tr.last_d) != tr.home:
+                    self._ghosts.append(
+                        tr
+                    )  # lost near the line: a standing person fading into the background
+        self._ghosts = [g for g in self._ghosts if t - g.last_t <= cfg.ghost_s]
+        for b in new_blobs:
+            survivors.append(self._new_track(b, frame_index, t))
+        self.tracks = self._dedupe(survivors)
+        return self._drop_repeats(crossings)
+
+    def _drop_repeats(self, crossings: list[TrackCrossing]) -> list[TrackCrossing]:
+        """Drop a crossing that repeats one just counted at the same place (two tracks on one person)."""
+        if not crossings and not self._recent:
+            return crossings
+        cfg = self.config
+        kept = []
+        for c in crossings:
+            pos = self._crossing_pos.pop((c.track_id, c.frame_index), 0.0)
+            repeat = any(
+                sign == c.sign
+                and abs(c.t - t0) <= cfg.repeat_window_s
+                and abs(pos - p0) < cfg.repeat_distance * self.person_size
+                for t0, sign, p0 in self._recent
+            )
+            self._recent.append((c.t, c.sign, pos))
+            if repeat:
+                logger.debug("dropped a repeated crossing by track %d at frame %d", c.track_id, c.frame_index)
+            else:
+                kept.append(c)
+        if crossings:
+            latest = max(c.t for c in crossings)
+            self._recent = [r for r in self._recent if latest - r[0] <= 2 * cfg.repeat_window_s]
+        return kept
+
+    def _people_in(self, b: Blob) -> int:
+        """How many people one blob that crosses alone holds: two side by side make a blob about twice as wide
+        along the line and twice the area of one person; both must agree, with a margin."""
+        if b.points is None or len(b.points) < 8 or b.area < 1.6 * self.person_area:
+            return 1
+        dx, dy = self.line.x2 - self.line.x1, self.line.y2 - self.line.y1
+        along = (b.points[:, 0] * dx + b.points[:, 1] * dy) / self.line.length
+        lo, hi = np.percentile(along, [3, 97])
+        by_width = int((hi - lo) / self.person_size + 0.3)
+        by_area = int(b.area / self.person_area + 0.3)
+        return max(1, min(by_width, by_area, self.config.max_people_per_blob))
+
+    def _fragment_owner(self, b: Blob, measurements: dict[int, tuple[float, float, float]]) -> int | None:
+        cfg = self.config
+        if b.area >= 0.6 * self.person_area:
+            return None
+        best, best_d = None, cfg.fragment_radius * self.person_size
+        for ti, (mx, my, _) in measurements.items():
+            d = b.bbox_distance(mx, my)
+            if d < best_d:
+                best, best_d = ti, d
+        return best
+
+    def _new_track(self, b: Blob, frame_index: int, t: float) -> Track:
+        tr = Track(
+            id=self._next_id,
+            x=b.cx,
+            y=b.cy,
+            born_t=t,
+            last_t=t,
+            frame_index=frame_index,
+            area=b.area,
+            start=(b.cx, b.cy),
+            trail=[(b.cx, b.cy)],
+        )
+        self._next_id += 1
+        d = self.line.signed_distance(b.cx, b.cy)
+        tr.last_d = d
+        tr.home = self.band(d)
+        for g in self._ghosts:
+            if math.hypot(g.x - b.cx, g.y - b.cy) <= self.config.fragment_radius * self.person_size:
+                # The person who stood on the line moves again: carry on their track's story.
+                tr.home, tr.on_line, tr.hits = g.home, g.on_line, g.hits
+                tr.trail = [(g.x, g.y), (b.cx, b.cy)]
+                tr.last_d = g.last_d
+                tr.id = g.id
+                self._ghosts.remove(g)
+                break
+        return tr
+
+    def _dedupe(self, tracks: list[Track]) -> list[Track]:
+        """Drop a younger track that sits on an older one (two tracks claimed one person). Tracks moving
+        opposite ways are two people passing, never one."""
+        keep: list[Track] = []
+        limit = self.config.dedupe * self.person_size
+        for tr in sorted(tracks, key=lambda tr: tr.id):
+            dup = False
+            for other in keep:
+                if tr.blob < 0 or tr.blob != other.blob:
+                    continue
+                opposite = tr.vx * other.vx + tr.vy * other.vy < -((0.05 * self.person_size) ** 2)
+                if not opposite and math.hypot(tr.x - other.x, tr.y - other.y) < limit:
+                    dup = True
+                    if other.home == 0:
+                        other.home = tr.home
+                    break
+            if not dup:
+                keep.append(tr)
+        return keep
+
+    # -- counting ------------------------------------------------------------------------------------
+
+    def _check_crossing(
+        self, tr: Track, frame_index: int, t: float, prev_frame: int, prev_t: float
+    ) -> list[TrackCrossing]:
+        d = self.line.signed_distance(tr.x, tr.y)
+        prev = tr.last_d
+        if (prev < 0 <= d) or (prev >= 0 > d):
+            # Interpolate the moment and place the centre was on the line.
+            f = prev / (prev - d) if prev != d else 1.0
+            px, py = tr.trail[-2] if len(tr.trail) >= 2 else (tr.x, tr.y)
+            x = px + (tr.x - px) * f
+            y = py + (tr.y - py) * f
+            on_frame = round(prev_frame + (frame_index - prev_frame) * f)
+            tr.on_line = (on_frame, prev_t + (t - prev_t) * f, x, y)
+        tr.last_d = d
+        side = self.band(d)
+        if side == 0:
+            return []
+        if tr.home == 0:
+            tr.home = side
+            return []
+        if side == tr.home or tr.hits < self.config.min_hits:
+            return []
+        if tr.areas and tr.area < self.config.solid * max(tr.areas):
+            return []  # the remains of someone fading into the background drift; wait for a whole blob
+        tr.home = side
+        if tr.on_line is None:
+            return []
+        on_frame, on_t, x, y = tr.on_line
+        tr.on_line = None
+        if not self.line.within_segment(x, y, self.config.segment_margin * self.person_size):
+            return []
+        tr.counted += 1
+        self._crossing_pos[(tr.id, on_frame)] = self.line.along(x, y) * self.line.length
+        return [TrackCrossing(frame_index=on_frame, t=on_t, sign=side, track_id=tr.id)]
+
+
+def _split_blob(
+    b: Blob, seeds: list[tuple[float, float]], iterations: int = 4
+) -> list[tuple[float, float, float]]:
+    """Split a blob shared by several tracks: k-means on its pixels seeded at the predicted positions."""
+    k = len(seeds)
+    pts = b.points
+    if pts is None or len(pts) < k:
+        return [(sx, sy, b.area / k) for sx, sy in seeds]
+    centers = np.asarray(seeds, dtype=np.float64)
+    labels = np.zeros(len(pts), dtype=np.int64)
+    for _ in range(iterations):
+        d2 = ((pts[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        labels = d2.argmin(axis=1)
+        for j in range(k):
+            sel = pts[labels == j]
+            if len(sel):
+                centers[j] = sel.mean(axis=0)
+    scale = b.area / len(pts)
+    return [
+        (float(centers[j, 0]), float(centers[j, 1]), float((labels == j).sum() * scale)) for j in range(k)
+    ]
