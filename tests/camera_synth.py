@@ -1,0 +1,118 @@
+"""Synthetic overhead-camera clips for the camera counter tests: people as textured ellipses moving over a
+textured, noisy floor, with known crossing frames.
+
+A :class:`Walker` follows straight segments between keyframes ``(frame, x, y)``; it is visible from its first
+keyframe to its last, and may start or end outside the frame (entering or leaving the view).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+W, H = 320, 240
+PERSON = 80  # diameter in pixels, about 20% of the frame diagonal
+
+
+@dataclass
+class Walker:
+    keys: list[tuple[int, float, float]]
+    colour: tuple[int, int, int] = (200, 200, 220)
+    size: float = PERSON
+    stripes: bool = False
+
+    def position(self, frame: int) -> tuple[float, float] | None:
+        if frame < self.keys[0][0] or frame > self.keys[-1][0]:
+            return None
+        for (f0, x0, y0), (f1, x1, y1) in zip(self.keys, self.keys[1:], strict=False):
+            if f0 <= frame <= f1:
+                a = 0.0 if f1 == f0 else (frame - f0) / (f1 - f0)
+                return x0 + (x1 - x0) * a, y0 + (y1 - y0) * a
+        return self.keys[-1][1], self.keys[-1][2]
+
+
+def walk(x0, y0, x1, y1, start: int, speed: float = 6.0, **kw) -> Walker:
+    """A walker going straight from (x0, y0) to (x1, y1) at ``speed`` pixels per frame from frame ``start``."""
+    frames = max(1, round(np.hypot(x1 - x0, y1 - y0) / speed))
+    return Walker([(start, x0, y0), (start + frames, x1, y1)], **kw)
+
+
+def floor(seed: int = 0, w: int = W, h: int = H) -> np.ndarray:
+    """A tiled, speckled floor: texture that a detector must not mistake for people."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 1, (h // 8 + 1, w // 8 + 1)).astype(np.float32)
+    base = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w]
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = (70, 60, 110)
+    img += base[..., None] * 12
+    img[::24, :] -= 25
+    img[:, ::24] -= 25
+    img += rng.normal(0, 6, (h, w, 1))
+    img[:, : w // 3] *= 0.45  # a dark side, like a shaded part of a doorway
+    return np.clip(img, 0, 255)
+
+
+def render(
+    walkers: list[Walker],
+    n_frames: int,
+    seed: int = 0,
+    noise: float = 3.0,
+    light: list[tuple[int, float]] | None = None,
+) -> list[np.ndarray]:
+    """Frames as BGR uint8. ``light``: (from_frame, gain) steps multiplying the scene's brightness."""
+    rng = np.random.default_rng(seed + 1)
+    bg = floor(seed)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    frames = []
+    for i in range(n_frames):
+        img = bg.copy()
+        for wk in walkers:
+            pos = wk.position(i)
+            if pos is None:
+                continue
+            cx, cy = pos
+            rx, ry = wk.size / 2, wk.size * 0.42
+            inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+            colour = np.array(wk.colour, np.float32)
+            img[inside] = colour
+            if wk.stripes:
+                band = inside & (((yy - cy) // 8) % 2 == 0)
+                img[band] = (40, 40, 40)
+            head = ((xx - cx) / (rx * 0.4)) ** 2 + ((yy - cy) / (ry * 0.45)) ** 2 <= 1.0
+            img[head] = (30, 35, 45)
+        gain = 1.0
+        for start, g in light or []:
+            if i >= start:
+                gain = g
+        img = img * gain + rng.normal(0, noise, img.shape)
+        frames.append(np.clip(img, 0, 255).astype(np.uint8))
+    return frames
+
+
+def crossings(walkers: list[Walker], n_frames: int, line_y: float = H / 2) -> list[tuple[int, str]]:
+    """Reference crossings of a horizontal line: (frame on the line, 'up'/'down'), in frame order."""
+    out = []
+    for wk in walkers:
+        prev = None
+        for i in range(n_frames):
+            pos = wk.position(i)
+            if pos is None:
+                prev = None
+                continue
+            if prev is not None and (prev[1] < line_y <= pos[1] or pos[1] <= line_y < prev[1]):
+                out.append((i, "down" if pos[1] > prev[1] else "up"))
+            prev = pos
+    return sorted(out)
+
+
+def run_counter(frames: list[np.ndarray], line=(0, H / 2, W - 1, H / 2), fps: float = 15.0, **kw):
+    """Run a CameraCounter over ``frames``; returns the list of CameraCrossing."""
+    from counter.camera.pipeline import CameraCounter
+
+    counter = CameraCounter(line, frame_size=(frames[0].shape[1], frames[0].shape[0]), **kw)
+    found = []
+    for i, f in enumerate(frames):
+        found.extend(counter.process(f, i, i / fps))
+    return found, counter
