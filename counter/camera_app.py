@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 
 from counter.config import CounterConfig
 from footfall.edge import EdgeRuntime, EdgeSettings
@@ -26,7 +27,9 @@ class CameraCounterApp:
         cam = config.camera
         self.source = source or open_source(cam["source"])
         self.counter = CameraCounter(
-            tuple(float(v) for v in cam["line"]), in_side=cam["in_direction"], person_size=cam["person_size"],
+            tuple(float(v) for v in cam["line"]),
+            in_side=cam["in_direction"],
+            person_size=cam["person_size"],
             process_width=cam["process_width"],
         )
         self.health = CameraHealth()
@@ -34,10 +37,15 @@ class CameraCounterApp:
         dev = config.device
         self.runtime = EdgeRuntime(
             EdgeSettings(
-                site=dev["site"], device=dev["id"], kind="counter",
+                site=dev["site"],
+                device=dev["id"],
+                kind="counter",
                 outbox_path=str(config.data_dir / f"outbox-{dev['id']}.db"),
-                link=LinkSettings.from_config(config.mqtt), prefix=config.mqtt["prefix"],
-                max_events=config.outbox["max_events"], high_water=config.outbox["high_water"], clock=dev["clock"],
+                link=LinkSettings.from_config(config.mqtt),
+                prefix=config.mqtt["prefix"],
+                max_events=config.outbox["max_events"],
+                high_water=config.outbox["high_water"],
+                clock=dev["clock"],
             ),
             sensor_health=lambda: "ok" if self.health.state == "ok" else "fault",
             extra_health=lambda: {"camera": self.health.state},
@@ -56,7 +64,7 @@ class CameraCounterApp:
             now = time.monotonic()
             self._feed_health(frame.image, now)
             for crossing in self.counter.process(frame.image, frame.index, frame.t):
-                self.runtime.emit(lambda **kw, c=crossing: Crossing(**kw, direction=c.direction, count=c.count))
+                self.runtime.emit(partial(Crossing, direction=crossing.direction, count=crossing.count))
                 self.crossings += 1
 
     def _watch_health(self) -> None:
