@@ -37,12 +37,24 @@ GOOD = '[site]\nid = "s1"\nname = "S"\n[[rooms]]\nid = "hall"\nname = "Hall"\nca
         (GOOD + '[mqtt]\nport = "1883"\n', "mqtt.port", "an integer"),
         (GOOD + "[mqtt]\nprot = 1883\n", "mqtt.prot", "unknown key"),
         (GOOD + '[server]\nlisten = "8000"\n', "server.listen", "host:port"),
-        (GOOD.replace('name = "S"', 'name = "S"\ntimezone = "Mars/Base"'), "site.timezone", "unknown time zone"),
+        (
+            GOOD.replace('name = "S"', 'name = "S"\ntimezone = "Mars/Base"'),
+            "site.timezone",
+            "unknown time zone",
+        ),
         (GOOD.replace("capacity = 10", "capacity = -1"), "rooms[0].capacity", "0 or more"),
-        (GOOD + '[[doors]]\nid = "d"\ndevice = "c"\ninside = "hall"\noutside = "yard"\n[[devices]]\nid = "c"\n'
-         'kind = "counter"\n', "doors[0].outside", "no room 'yard'"),
-        (GOOD + '[[doors]]\nid = "d"\ndevice = "nope"\ninside = "hall"\noutside = "outdoors"\n', "doors[0].device",
-         "no device"),
+        (
+            GOOD
+            + '[[doors]]\nid = "d"\ndevice = "c"\ninside = "hall"\noutside = "yard"\n[[devices]]\nid = "c"\n'
+            'kind = "counter"\n',
+            "doors[0].outside",
+            "no room 'yard'",
+        ),
+        (
+            GOOD + '[[doors]]\nid = "d"\ndevice = "nope"\ninside = "hall"\noutside = "outdoors"\n',
+            "doors[0].device",
+            "no device",
+        ),
         ('[site]\nname = "S"\n', "site.id", "is required"),
         (GOOD + "[bogus]\n", "[bogus]", "unknown section"),
     ],
@@ -65,13 +77,21 @@ def test_environment_overrides(tmp_path):
 def test_bad_config_exits_non_zero_naming_file_and_key(tmp_path):
     path = write(tmp_path, GOOD + "[mqtt]\nport = 0\n")
     for args in (["check-config"], ["server"], ["token", "create", "--role", "viewer"]):
-        result = subprocess.run([sys.executable, "-m", "footfall.cli", *args, "-c", str(path)], capture_output=True,
-                                text=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-m", "footfall.cli", *args, "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert result.returncode != 0
         assert f"{path}: mqtt.port: must be a TCP port" in result.stderr
         assert "Traceback" not in result.stderr
-    missing = subprocess.run([sys.executable, "-m", "footfall.cli", "check-config", "-c", str(tmp_path / "no.toml")],
-                             capture_output=True, text=True, timeout=30)
+    missing = subprocess.run(
+        [sys.executable, "-m", "footfall.cli", "check-config", "-c", str(tmp_path / "no.toml")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert missing.returncode != 0 and "no.toml: file not found" in missing.stderr
 
 

@@ -29,8 +29,20 @@ def test_documented_example_decodes_and_round_trips():
 
 
 def test_checkin_with_optional_fields():
-    event = decode_event(json.dumps({**BASE, "type": "checkin", "purpose": "reading", "adults": 1, "children": 2,
-                                     "activity": "a-7", "member": "M123", "room": "book-bar"}))
+    event = decode_event(
+        json.dumps(
+            {
+                **BASE,
+                "type": "checkin",
+                "purpose": "reading",
+                "adults": 1,
+                "children": 2,
+                "activity": "a-7",
+                "member": "M123",
+                "room": "book-bar",
+            }
+        )
+    )
     assert isinstance(event, Checkin) and event.people == 3 and event.room == "book-bar"
     assert decode_event(event.encode()) == event
 

@@ -28,7 +28,13 @@ def test_door_moves_people_between_its_spaces():
 def test_never_below_zero_but_raw_net_and_correction_kept():
     counts = apply(RoomCounts(DAY), 2, at(0))
     counts = apply(counts, -5, at(1))
-    assert (counts.occupancy, counts.raw_net, counts.corrected, counts.entries, counts.exits) == (0, -3, 3, 2, 5)
+    assert (counts.occupancy, counts.raw_net, counts.corrected, counts.entries, counts.exits) == (
+        0,
+        -3,
+        3,
+        2,
+        5,
+    )
     assert (counts.peak, counts.peak_at) == (2, at(0))
 
 
@@ -40,8 +46,13 @@ def test_staff_correction_and_daily_reset():
 
 
 def test_replay_is_independent_of_arrival_order():
-    crossings = [(at(0), "door-main", "in", 3), (at(5), "door-bar", "in", 2), (at(9), "door-bar", "out", 1),
-                 (at(30), "door-main", "out", 2), (at(1), "door-unknown", "in", 1)]
+    crossings = [
+        (at(0), "door-main", "in", 3),
+        (at(5), "door-bar", "in", 2),
+        (at(9), "door-bar", "out", 1),
+        (at(30), "door-main", "out", 2),
+        (at(1), "door-unknown", "in", 1),
+    ]
     doors = {"door-main": MAIN, "door-bar": BAR}
     forward = replay_day(crossings, doors, DAY)
     assert replay_day(list(reversed(crossings)), doors, DAY) == forward
@@ -54,6 +65,8 @@ def test_business_day_with_a_late_start():
     starts = dt.time(4, 0)
     # 02:30 local on the 29th still belongs to the 28th's business day; 04:00 starts the 29th.
     assert local_day(dt.datetime(2026, 11, 28, 18, 30, tzinfo=dt.UTC), tz, starts) == DAY
-    assert local_day(dt.datetime(2026, 11, 28, 20, 0, tzinfo=dt.UTC), tz, starts) == DAY + dt.timedelta(days=1)
+    assert local_day(dt.datetime(2026, 11, 28, 20, 0, tzinfo=dt.UTC), tz, starts) == DAY + dt.timedelta(
+        days=1
+    )
     start, end = day_bounds(DAY, tz, starts)
     assert (start.hour, end - start) == (20, dt.timedelta(days=1))
