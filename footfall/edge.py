@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 # paho keys unacknowledged QoS 1 messages by a 16-bit id: keep far below 65,535 outstanding.
 INFLIGHT_WINDOW = 1000
 HEARTBEAT_S = 30.0
+DELETE_BATCH = 500
+RESEND_AFTER_S = 30.0  # an unacknowledged publish older than this on a live connection is sent again
+FRESH_MAX = 10_000  # beyond this (a long outage) the pump reads the backlog from the outbox file instead
+DELETE_EVERY_S = 0.05
 
 
 def clock_synced() -> bool:
@@ -75,6 +79,9 @@ class EdgeSettings:
     high_water: int = 1000
     clock: str = "auto"  # auto | synced | unsynced
     window: int = INFLIGHT_WINDOW  # unacknowledged publishes at most
+    # Hold events until the server's retained status has been seen: before ingest has subscribed once, the broker
+    # would accept events and deliver them to nobody (a new install where the devices start first).
+    wait_for_server: bool = True
 
 
 class EdgeRuntime:
@@ -94,13 +101,24 @@ class EdgeRuntime:
         self._sensor_health = sensor_health
         self._extra_health = extra_health
         # (seq, MQTTMessageInfo) in publish order; the broker acknowledges QoS 1 in order, so acks pop the front.
-        self._inflight: deque[tuple[int, Any]] = deque()
-        self._sent_upto = -1
+        self._inflight: deque[tuple[int, Any, float]] = deque()  # (seq, MQTTMessageInfo, sent at)
+        self._replay = False
+        self._acked: list[int] = []  # acknowledged, not yet deleted
+        # Events stored by this process, handed to the pump without reading them back from the outbox file.
+        self._fresh: deque[tuple[int, bytes]] = deque()
+        self._fresh_lock = threading.Lock()
+        self._last_delete = 0.0
+        self._sent_upto = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.last_events: list[dict[str, Any]] = []
         s = settings
         self.status_topic = topics.device_status(s.site, s.device, s.prefix)
+        self.event_topic = topics.device_event(s.site, s.device, s.prefix)
+        self.server_topic = topics.server_status(s.site, s.prefix)
+        self.server_seen = threading.Event()
+        if not s.wait_for_server:
+            self.server_seen.set()
         self.link = MqttLink(
             f"footfall-{s.site}-{s.device}",
             s.link,
@@ -108,6 +126,7 @@ class EdgeRuntime:
             subscriptions=[
                 (topics.device_config(s.site, s.device, s.prefix), 1),
                 (topics.device_cmd(s.site, s.device, s.prefix), 1),
+                (self.server_topic, 1),
             ],
             on_message=self._handle_message,
             on_connect=self._handle_connect,
@@ -139,19 +158,23 @@ class EdgeRuntime:
 
     def emit(self, make: Callable[..., Event]) -> Event:
         """Store an event durably, then let the pump publish it. `make(id=, seq=, ts=, clock=)` builds it."""
-        built: list[Event] = []
+        built: list[tuple[Event, bytes]] = []
         clock = self.clock_state()
 
         def build(seq: int) -> tuple[str, str, bytes]:
             event = make(id=str(ULID()), seq=seq, ts=utcnow(), clock=None if clock == "synced" else clock)
-            built.append(event)
-            s = self.settings
-            return event.id, topics.device_event(s.site, s.device, s.prefix), event.encode()
+            payload = event.encode()
+            built.append((event, payload))
+            return event.id, self.event_topic, payload
 
-        self.outbox.append(build)
-        self.last_events = ([built[0].to_dict()] + self.last_events)[:20]
+        seq = self.outbox.append(build)
+        event, payload = built[0]
+        with self._fresh_lock:
+            if len(self._fresh) < FRESH_MAX:
+                self._fresh.append((seq, payload))
+        self.last_events = ([event.to_dict()] + self.last_events)[:20]
         self._wake.set()
-        return built[0]
+        return event
 
     # --- status ---------------------------------------------------------------------------------
 
@@ -188,6 +211,7 @@ class EdgeRuntime:
 
     def _handle_connect(self, session_present: bool) -> None:
         self.publish_status()
+        self._replay = True
         self._wake.set()
 
     def _handle_publish(self, mid: int) -> None:
@@ -195,6 +219,14 @@ class EdgeRuntime:
         self._wake.set()
 
     def _handle_message(self, message) -> None:
+        if message.topic == self.server_topic:
+            if message.payload and not self.server_seen.is_set():
+                logger.info(
+                    "server status seen (%s): sending events", message.payload.decode(errors="replace")
+                )
+                self.server_seen.set()
+                self._wake.set()
+            return
         kind = message.topic.rsplit("/", 1)[-1]
         try:
             body = json.loads(message.payload) if message.payload else {}
@@ -216,27 +248,70 @@ class EdgeRuntime:
     def _run_pump(self) -> None:
         next_status = 0.0
         while not self._stop.is_set():
-            self._wake.wait(0.5)
+            self._wake.wait(DELETE_EVERY_S if self._acked else 0.5)
             self._wake.clear()
-            self._flush_acks()
+            self._collect_acks()
+            now = time.monotonic()
+            if self._replay or self._front_stale(now):
+                self._restart_from_outbox()
+            # Deletes are batched (one fsync per batch, not per event): a delete lost to a crash only means a
+            # resend, which ingest ignores.
+            if len(self._acked) >= DELETE_BATCH or (
+                self._acked and now - self._last_delete >= DELETE_EVERY_S
+            ):
+                self._flush_acks()
             self._send_pending()
             now = time.monotonic()
             if now >= next_status:
                 self.publish_status()
                 next_status = now + HEARTBEAT_S
 
-    def _flush_acks(self) -> None:
-        acked = []
+    def _front_stale(self, now: float) -> bool:
+        """The oldest unacknowledged publish has waited too long on a live connection."""
+        return (
+            bool(self._inflight)
+            and self.link.connected.is_set()
+            and now - self._inflight[0][2] > RESEND_AFTER_S
+        )
+
+    def _restart_from_outbox(self) -> None:
+        """Resend everything unacknowledged, in seq order, from the outbox file.
+
+        Done after every (re)connection rather than trusting the MQTT client's in-memory resend, which can lose a
+        message published while the link was going down; a resent duplicate is ignored by ingest.
+        """
+        self._replay = False
+        self._flush_acks()
+        self._inflight.clear()
+        with self._fresh_lock:
+            self._fresh.clear()
+        self._sent_upto = 0
+
+    def _collect_acks(self) -> None:
         while self._inflight and _acknowledged(self._inflight[0][1]):
-            acked.append(self._inflight.popleft()[0])
-        # Deletes are batched: a delete lost to a crash only means a resend, which ingest ignores.
+            self._acked.append(self._inflight.popleft()[0])
+
+    def _flush_acks(self) -> None:
+        self._collect_acks()
+        acked, self._acked = self._acked, []
         self.outbox.remove(acked)
+        self._last_delete = time.monotonic()
 
     def _send_pending(self) -> None:
         room = self.settings.window - len(self._inflight)
-        if room <= 0:
+        if room <= 0 or not self.server_seen.is_set():
             return
-        for item in self.outbox.pending(self._sent_upto, room):
+        with self._fresh_lock:
+            while self._fresh and self._fresh[0][0] <= self._sent_upto:
+                self._fresh.popleft()
+            contiguous = bool(self._fresh) and self._fresh[0][0] == self._sent_upto + 1
+            fresh = [self._fresh.popleft() for _ in range(min(room, len(self._fresh)))] if contiguous else []
+        if fresh:
+            items = [(seq, self.event_topic, payload) for seq, payload in fresh]
+        else:
+            # A backlog from before this process started, or from a long outage: read it from the outbox file.
+            items = [(p.seq, p.topic, p.payload) for p in self.outbox.pending(self._sent_upto, room)]
+        for seq, item_topic, payload in items:
             # paho queues QoS 1 messages while disconnected and resends them after reconnecting.
-            self._inflight.append((item.seq, self.link.publish(item.topic, item.payload, qos=1)))
-            self._sent_upto = item.seq
+            self._inflight.append((seq, self.link.publish(item_topic, payload, qos=1), time.monotonic()))
+            self._sent_upto = seq

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from footfall.errors import FootfallError
 
+# AUTOINCREMENT keeps the highest seq ever used in sqlite_sequence, so seq survives restarts and an empty outbox
+# without a counter row to update on every event (one INSERT, one fsync per event). Seqs start at 1.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
-                                   payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                                   topic TEXT NOT NULL, payload BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO counters VALUES ('last_seq', -1), ('refused', 0);
+INSERT OR IGNORE INTO counters VALUES ('refused', 0);
 """
 
 
@@ -46,6 +48,8 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+        self._last_seq = row[0] if row else 0
 
     def close(self) -> None:
         with self._lock:
@@ -57,7 +61,8 @@ class Outbox:
 
     @property
     def last_seq(self) -> int:
-        return self._counter("last_seq")
+        """The seq of the newest event ever stored (0 before the first)."""
+        return self._last_seq
 
     @property
     def refused(self) -> int:
@@ -73,20 +78,14 @@ class Outbox:
             if self._count >= self.max_events:
                 self._db.execute("UPDATE counters SET value = value + 1 WHERE name='refused'")
                 raise OutboxFull(f"outbox holds {self._count} unsent events (max_events)")
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                seq = self._db.execute("SELECT value FROM counters WHERE name='last_seq'").fetchone()[0] + 1
-                event_id, topic, payload = build(seq)
-                self._db.execute("INSERT INTO outbox VALUES (?,?,?,?)", (seq, event_id, topic, payload))
-                self._db.execute("UPDATE counters SET value=? WHERE name='last_seq'", (seq,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            seq = self._last_seq + 1
+            event_id, topic, payload = build(seq)
+            self._db.execute("INSERT INTO outbox VALUES (?,?,?,?)", (seq, event_id, topic, payload))
+            self._last_seq = seq
             self._count += 1
             return seq
 
-    def pending(self, after_seq: int = -1, limit: int = 1000) -> list[Pending]:
+    def pending(self, after_seq: int = 0, limit: int = 1000) -> list[Pending]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, id, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -100,6 +99,6 @@ class Outbox:
             return
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM outbox WHERE seq=?", [(s,) for s in seqs])
+            cur = self._db.executemany("DELETE FROM outbox WHERE seq=?", [(s,) for s in seqs])
             self._db.execute("COMMIT")
-            self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            self._count -= cur.rowcount
