@@ -53,6 +53,25 @@ def site_file(tmp_path) -> Path:
     return path
 
 
+def wait_server_online(broker: LocalBroker, site: str = "dongsi", timeout: float = 20.0) -> None:
+    """Wait for ingest's retained `online` status: it is published after ingest has subscribed, so events sent from
+    now on reach its persistent session even while it is down."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    seen: list[bytes] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_message = lambda c, u, m: seen.append(m.payload)
+    client.connect("127.0.0.1", broker.port)
+    client.subscribe(f"footfall/{site}/server/status", 1)
+    client.loop_start()
+    try:
+        wait_until(lambda: b"online" in seen, timeout, message="ingest online")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
 def footfall_env(broker: LocalBroker, **extra: str) -> dict[str, str]:
     env = {**os.environ, "FOOTFALL_MQTT_HOST": "127.0.0.1", "FOOTFALL_MQTT_PORT": str(broker.port)}
     env.update(extra)

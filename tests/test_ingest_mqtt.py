@@ -12,7 +12,7 @@ import pytest
 
 from footfall.broker import free_port
 from footfall.clock import format_ts, utcnow
-from tests.conftest import footfall_env, wait_until
+from tests.conftest import footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +80,7 @@ def test_mosquitto_pub_events_bad_input_and_duplicates(broker, site_file, procs,
     db = tmp_path / "data" / "footfall.db"
     wait_until(lambda: db.exists() and api_ready(web_port), 20, message="web up")
     token = make_token(site_file, env)
+    wait_server_online(broker)
     wait_until(lambda: any(d["id"] for d in api(web_port, "/api/v1/devices", token)), 10)
 
     # Five people in through the main door, one of them delivered twice; two on into the book bar, one back out.
