@@ -17,7 +17,7 @@ from footfall.topics import check_name
 VERSION = 1
 MAX_PAYLOAD = 4096
 PURPOSES = ("affairs", "class", "activity", "reading", "counselling", "culture", "other")
-EVENT_TYPES = ("crossing", "checkin")
+EVENT_TYPES = ("crossing", "checkin", "help")
 CLOCK_STATES = ("synced", "unsynced")
 
 
@@ -116,6 +116,13 @@ class Checkin(Event):
         return body
 
 
+@dataclass(frozen=True)
+class Help(Event):
+    """A visitor pressed "call staff" at a kiosk (extension: no body). Shown to staff until cleared."""
+
+    type = "help"
+
+
 def load_json_object(payload: bytes | str) -> dict:
     """Bytes -> dict, enforcing size and JSON-object-ness."""
     if isinstance(payload, str):
@@ -131,12 +138,12 @@ def load_json_object(payload: bytes | str) -> dict:
     return obj
 
 
-def decode_event(payload: bytes | str) -> Crossing | Checkin:
+def decode_event(payload: bytes | str) -> Crossing | Checkin | Help:
     """Validate and decode an event payload; raise ValidationError naming the bad field."""
     return event_from_dict(load_json_object(payload))
 
 
-def event_from_dict(obj: dict) -> Crossing | Checkin:
+def event_from_dict(obj: dict) -> Crossing | Checkin | Help:
     if _require(obj, "v", int) != VERSION:
         raise ValidationError(f"unsupported version (this server speaks {VERSION})", "v")
     event_id = _require(obj, "id", str)
@@ -177,6 +184,8 @@ def event_from_dict(obj: dict) -> Crossing | Checkin:
         if room is not None:
             check_name(room, "room")
         return Checkin(**common, purpose=purpose, adults=adults, children=children, room=room, **extras)
+    if kind == "help":
+        return Help(**common)
     raise ValidationError(f"unknown event type {kind!r}", "type")
 
 

@@ -46,6 +46,10 @@ def server_status(site: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{site}/server/status"
 
 
+def alerts(site: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}/{site}/alerts"
+
+
 def all_device_events(site: str = "+", prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{site}/device/+/event"
 
@@ -87,6 +91,8 @@ def parse(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
         return Topic(prefix, site, "state", rest[1])
     if rest == ["schedule"]:
         return Topic(prefix, site, "schedule")
+    if rest == ["alerts"]:
+        return Topic(prefix, site, "alerts")
     if rest == ["server", "status"]:
         return Topic(prefix, site, "server-status")
     raise ValidationError("unknown topic shape", "topic")

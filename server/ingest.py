@@ -17,7 +17,7 @@ from footfall import topics
 from footfall.clock import format_ts, local_day, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
-from footfall.messages import Checkin, Crossing, decode_event, decode_status, encode_json
+from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
 from footfall.site import SiteConfig
 from server import occupancy
 from server.rooms import live_states, room_state, today
@@ -41,6 +41,7 @@ class Ingestor:
         self.site = site
         self.store = store
         self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
+        self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
 
     def process(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
         """Store a batch in one transaction; return the room states that changed (for publishing)."""
@@ -91,7 +92,7 @@ class Ingestor:
         event = decode_event(item.payload)
         if isinstance(event, Crossing) and device.kind != "counter":
             raise ValidationError(f"device {device.id!r} is a {device.kind}, not a counter", "type")
-        if isinstance(event, Checkin) and device.kind != "kiosk":
+        if isinstance(event, Checkin | Help) and device.kind != "kiosk":
             raise ValidationError(f"device {device.id!r} is a {device.kind}, not a kiosk", "type")
         flag = None
         when = event.ts
@@ -125,7 +126,7 @@ class Ingestor:
             if door is None:
                 raise ValidationError(f"counter {device.id!r} watches no door in the site file", "topic")
             row.update(door=door.id, direction=event.direction, count=event.count)
-        else:
+        elif isinstance(event, Checkin):
             row.update(
                 purpose=event.purpose,
                 adults=event.adults,
@@ -134,10 +135,15 @@ class Ingestor:
                 member=event.member,
                 room=event.room or device.room,
             )
+        else:
+            row.update(room=device.room)
         if not tx.insert_event(row):
             stats["duplicates"] += 1
             return device.id
         stats["events"] += 1
+        if isinstance(event, Help):
+            tx.add_alert(device.id, event.id, device.room, when)
+            self.alerts_changed = True
         if isinstance(event, Crossing) and day == live_day:
             for room, delta in occupancy.moves(door, event.direction, event.count):
                 counts = rooms.get(room) or occupancy.current(tx.room_counts(room), live_day)
@@ -187,6 +193,7 @@ class IngestService:
     def _on_connect(self, session_present: bool) -> None:
         self.link.publish(self.server_topic, b"online", qos=1, retain=True)
         self.publish_all_rooms()
+        publish_alerts(self.link, self.site, self.ingestor.store)
 
     def publish_all_rooms(self) -> None:
         now = utcnow()
@@ -216,6 +223,9 @@ class IngestService:
                     self.link.ack(item.mid, item.qos)
             for state in changed:
                 self._publish_room(state)
+            if self.ingestor.alerts_changed:
+                self.ingestor.alerts_changed = False
+                publish_alerts(self.link, self.site, self.ingestor.store)
             self._check_day_boundary()
 
     def _check_day_boundary(self) -> None:
@@ -225,3 +235,16 @@ class IngestService:
                 logger.info("new business day %s: occupancy reset", day)
                 self.publish_all_rooms()
             self._day = day
+
+
+def alerts_payload(store: SqliteStore) -> dict[str, Any]:
+    alerts = [
+        {"id": a["pk"], "device": a["device"], "room": a["room"], "raised_at": a["raised_at"]}
+        for a in store.open_alerts()
+    ]
+    return {"v": 1, "alerts": alerts}
+
+
+def publish_alerts(link: MqttLink, site: SiteConfig, store: SqliteStore) -> None:
+    """The open help requests, retained on footfall/<site>/alerts (an extension of the protocol)."""
+    link.publish(topics.alerts(site.id, site.prefix), encode_json(alerts_payload(store)), qos=1, retain=True)

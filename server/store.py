@@ -102,6 +102,19 @@ class Tx:
                 (name, n),
             )
 
+    def add_alert(self, device: str, event_id: str, room: str | None, at: dt.datetime) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO alerts (device, event_id, room, raised_at) VALUES (?,?,?,?)",
+            (device, event_id, room, format_ts(at)),
+        )
+
+    def clear_alert(self, pk: int, user: str, at: dt.datetime) -> bool:
+        cur = self.conn.execute(
+            "UPDATE alerts SET cleared_at=?, cleared_by=? WHERE pk=? AND cleared_at IS NULL",
+            (format_ts(at), user, pk),
+        )
+        return cur.rowcount == 1
+
     def add_adjustment(self, room: str, at: dt.datetime, user: str, old: int, new: int, reason: str) -> None:
         self.conn.execute(
             "INSERT INTO adjustments (room, at, user, from_value, to_value, reason) VALUES (?,?,?,?,?,?)",
@@ -185,6 +198,14 @@ class SqliteStore:
             (day.isoformat(),),
         )
         return [dict(r) for r in rows]
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM alerts WHERE cleared_at IS NULL ORDER BY pk").fetchall()
+        return [dict(r) for r in rows]
+
+    def alert(self, pk: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM alerts WHERE pk=?", (pk,)).fetchone()
+        return dict(row) if row else None
 
     def adjustments(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT * FROM adjustments ORDER BY pk DESC LIMIT ?", (limit,)).fetchall()
