@@ -14,8 +14,9 @@ def utcnow() -> dt.datetime:
 
 def format_ts(when: dt.datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z, as on the wire: 2026-11-28T01:30:12.345Z."""
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00": ingest calls this per event
 
 
 def parse_ts(text: str) -> dt.datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -72,6 +73,7 @@ class Topic:
     name: str | None = None  # device or room id
 
 
+@functools.lru_cache(maxsize=4096)  # a site has few devices: ingest parses the same topics again and again
 def parse(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     """Parse a Footfall topic; raise ValidationError("topic") when it is not one."""
     parts = topic.split("/")

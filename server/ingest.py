@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from footfall import topics
-from footfall.clock import format_ts, local_day, utcnow
+from footfall.clock import day_bounds, format_ts, local_day, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
@@ -47,6 +47,9 @@ class Ingestor:
         """Store a batch in one transaction; return the room states that changed (for publishing)."""
         now = now or utcnow()
         live_day = today(self.site, now)
+        # Per-batch constants, so the per-event work stays small.
+        self._received = format_ts(now)
+        self._live_bounds = day_bounds(live_day, self.site.timezone, self.site.day_starts)
         rooms: dict[str, occupancy.RoomCounts] = {}
         with self.store.transaction() as tx:
             stats = {"events": 0, "duplicates": 0, "dead_letters": 0}
@@ -100,15 +103,17 @@ class Ingestor:
             flag, when = "unsynced", now
         elif event.ts > now + self.tolerance:
             flag, when = "future", now
-        day = local_day(when, self.site.timezone, self.site.day_starts)
+        ts_text = format_ts(when)
+        start, end = self._live_bounds
+        day = live_day if start <= when < end else local_day(when, self.site.timezone, self.site.day_starts)
         row: dict[str, Any] = {
             "device": device.id,
             "id": event.id,
             "seq": event.seq,
             "type": event.type,
-            "ts": format_ts(when),
-            "device_ts": format_ts(event.ts),
-            "received_at": format_ts(now),
+            "ts": ts_text,
+            "device_ts": format_ts(event.ts) if flag else ts_text,
+            "received_at": self._received,
             "day": day.isoformat(),
             "clock_flag": flag,
             "door": None,

@@ -38,25 +38,25 @@ def moves(door: Door, direction: str, count: int) -> list[tuple[str, int]]:
 
 def apply(counts: RoomCounts, delta: int, at: dt.datetime) -> RoomCounts:
     """Apply people entering (delta > 0) or leaving (delta < 0) at time `at`."""
+    # Built directly rather than with dataclasses.replace: ingest calls this for every crossing.
+    c = counts
     if delta >= 0:
-        occupancy = counts.occupancy + delta
-        peak, peak_at = (occupancy, at) if occupancy > counts.peak else (counts.peak, counts.peak_at)
-        return replace(
-            counts,
-            occupancy=occupancy,
-            raw_net=counts.raw_net + delta,
-            entries=counts.entries + delta,
-            peak=peak,
-            peak_at=peak_at,
+        occupancy = c.occupancy + delta
+        peak, peak_at = (occupancy, at) if occupancy > c.peak else (c.peak, c.peak_at)
+        return RoomCounts(
+            c.day, occupancy, c.raw_net + delta, c.corrected, c.entries + delta, c.exits, peak, peak_at
         )
     leaving = -delta
-    absorbed = max(0, leaving - counts.occupancy)
-    return replace(
-        counts,
-        occupancy=counts.occupancy - leaving + absorbed,
-        raw_net=counts.raw_net - leaving,
-        exits=counts.exits + leaving,
-        corrected=counts.corrected + absorbed,
+    absorbed = max(0, leaving - c.occupancy)
+    return RoomCounts(
+        c.day,
+        c.occupancy - leaving + absorbed,
+        c.raw_net - leaving,
+        c.corrected + absorbed,
+        c.entries,
+        c.exits + leaving,
+        c.peak,
+        c.peak_at,
     )
 
 
