@@ -1,0 +1,229 @@
+"""The kiosk's Flask app: the touch UI page, its JSON endpoints, and staff mode. Listens on localhost only.
+
+`create_app(config, runtime=None, test_config=None)`: without a runtime the app builds an EdgeRuntime from the
+config and does not start it (check-ins are stored in the durable outbox; `kiosk.main.run` starts one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from footfall.clock import format_ts, parse_day_start, utcnow
+from footfall.edge import EdgeRuntime, EdgeSettings
+from footfall.errors import ValidationError
+from footfall.link import LinkSettings
+from footfall.messages import Checkin, Help
+from kiosk.camera import decode_qr, opencv_frame_source
+from kiosk.config import LANGUAGES, KioskConfig
+from kiosk.flow import SCHEDULED, normalize_member, parse_checkin
+from kiosk.local import LocalState
+from kiosk.schedule import local_now, open_items, todays_items
+from kiosk.staff import bp as staff_bp
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+HELP_REPEAT_S = 120  # a second tap within this time does not raise a second alert
+
+
+def load_catalogs() -> dict[str, dict[str, str]]:
+    return {lang: json.loads((HERE / "i18n" / f"{lang}.json").read_text("utf-8")) for lang in LANGUAGES}
+
+
+def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = EdgeSettings(
+        site=config.device["site"],
+        device=config.device["id"],
+        kind="kiosk",
+        outbox_path=str(config.data_dir / "outbox.db"),
+        link=LinkSettings.from_config(config.mqtt),
+        prefix=config.mqtt["prefix"],
+        clock=config.device["clock"],
+    )
+    return EdgeRuntime(settings, **hooks)
+
+
+class Kiosk:
+    """The app's state: config, runtime, local store, clock, camera, help request and staff sessions."""
+
+    def __init__(
+        self,
+        config: KioskConfig,
+        runtime: EdgeRuntime | None,
+        now: Callable[[], dt.datetime] = utcnow,
+        frame_source: Callable[[], Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ):
+        self.config = config
+        self.local = LocalState(config.data_dir)
+        self.now = now
+        self.settings = {**config.kiosk, **(overrides or {})}
+        self.day_starts = parse_day_start(config.kiosk["day_starts"])
+        self.help_at: dt.datetime | None = None
+        self.help_pending = False
+        self.lock = threading.Lock()
+        self.staff_tokens: dict[str, float] = {}
+        self.pin_failures: list[float] = []
+        if runtime is None:
+            runtime = build_runtime(config, **self.runtime_hooks())
+        else:
+            runtime.commands.setdefault("help-clear", self.clear_help)
+        self.runtime = runtime
+        if frame_source is None and config.kiosk["camera"]:
+            frame_source = opencv_frame_source(config.kiosk["camera_device"])
+        self.frame_source = frame_source
+        self.catalogs = load_catalogs()
+
+    def runtime_hooks(self) -> dict[str, Any]:
+        """EdgeRuntime hooks: the `help-clear` command and the kiosk's extra health fields."""
+        return {"commands": {"help-clear": self.clear_help}, "extra_health": self.health}
+
+    def clear_help(self, _msg: dict[str, Any] | None = None) -> None:
+        with self.lock:
+            self.help_pending = False
+
+    def health(self) -> dict[str, Any]:
+        day, _ = self.today()
+        schedule = self.local.schedule
+        state = "none" if schedule is None else ("ok" if schedule["date"] == day.isoformat() else "stale")
+        return {"schedule": state, "help": "pending" if self.help_pending else "none"}
+
+    def today(self) -> tuple[dt.date, str]:
+        return local_now(self.now(), self.config.timezone, self.day_starts)
+
+    def language(self) -> str:
+        lang = self.local.settings.get("language")
+        return lang if lang in LANGUAGES else self.settings["language"]
+
+    def view(self) -> dict[str, Any]:
+        day, hhmm = self.today()
+        items = todays_items(self.local.schedule, day)
+        rooms = self.local.room_list()
+        levels = {r["room"]: r["level"] for r in rooms}
+        upcoming = [{**i, "level": levels.get(i["room"] or "", "ok")} for i in open_items(items, hhmm)]
+        return {
+            "day": day.isoformat(),
+            "time": hhmm,
+            "language": self.language(),
+            "items": upcoming,
+            "rooms": [r for r in rooms if r["level"] in ("busy", "full")],
+            "camera": self.frame_source is not None,
+            "help_pending": self.help_pending,
+            "online": self.runtime.link.connected.is_set(),
+        }
+
+    def checkin(self, body: Any) -> dict[str, Any]:
+        day, hhmm = self.today()
+        items = todays_items(self.local.schedule, day)
+        req = parse_checkin(body, items)
+        if req.member and req.activity:
+            with self.lock:
+                earlier = self.local.already(day, req.member, req.activity)
+                if earlier is not None:
+                    return {"status": "duplicate", "at": earlier}
+                event = self.runtime.emit(partial(Checkin, **req.fields()))
+                self.local.remember(day, req.member, req.activity, hhmm)
+        else:
+            event = self.runtime.emit(partial(Checkin, **req.fields()))
+        logger.info("checkin %s seq %d: %s %d+%d", event.id, event.seq, req.purpose, req.adults, req.children)
+        return {"status": "ok", "at": hhmm, "seq": event.seq}
+
+    def call_help(self) -> dict[str, Any]:
+        now = self.now()
+        _, hhmm = self.today()
+        with self.lock:
+            if self.help_pending and self.help_at and (now - self.help_at).total_seconds() < HELP_REPEAT_S:
+                return {"status": "already", "at": format_ts(self.help_at)}
+            event = self.runtime.emit(Help)
+            self.help_at, self.help_pending = now, True
+        logger.warning("help requested (event %s)", event.id)
+        return {"status": "sent", "at": hhmm}
+
+    def scan(self) -> dict[str, Any]:
+        if self.frame_source is None:
+            raise ValidationError("this kiosk has no camera", "camera")
+        text = decode_qr(self.frame_source())
+        if text is None:
+            return {"member": None}
+        try:
+            return {"member": normalize_member(text)}
+        except ValidationError:
+            return {"member": None, "invalid": True}
+
+
+def create_app(
+    config: KioskConfig, runtime: EdgeRuntime | None = None, test_config: dict[str, Any] | None = None
+) -> Flask:
+    """test_config: Flask settings plus `now` (callable -> UTC datetime), `frame_source`, and overrides of
+    [kiosk] idle_seconds / warn_seconds / success_seconds / sound."""
+    test_config = dict(test_config or {})
+    now = test_config.pop("now", utcnow)
+    frame_source = test_config.pop("frame_source", None)
+    overrides = {
+        k: test_config.pop(k)
+        for k in ("idle_seconds", "warn_seconds", "success_seconds", "sound")
+        if k in test_config
+    }
+    app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
+    app.config.update(JSON_AS_ASCII=False, SEND_FILE_MAX_AGE_DEFAULT=0, **test_config)
+    app.json.ensure_ascii = False
+    kiosk = Kiosk(config, runtime, now, frame_source, overrides)
+    app.extensions["kiosk"] = kiosk
+    app.register_blueprint(staff_bp)
+
+    @app.get("/")
+    def index():
+        s = kiosk.settings
+        client = {
+            "language": kiosk.language(),
+            "idle_seconds": s["idle_seconds"],
+            "warn_seconds": s["warn_seconds"],
+            "success_seconds": s["success_seconds"],
+            "sound": s["sound"],
+            "retention_days": s["member_retention_days"],
+            "center": {"zh-CN": s["center_name"], "en": s["center_name_en"]},
+            "scheduled": list(SCHEDULED),
+        }
+        return render_template("index.html", client=client, catalogs=kiosk.catalogs, lang=kiosk.language())
+
+    @app.get("/api/state")
+    def state():
+        return jsonify(kiosk.view())
+
+    @app.post("/api/checkin")
+    def checkin():
+        return jsonify(kiosk.checkin(request.get_json(silent=True)))
+
+    @app.post("/api/help")
+    def help_request():
+        return jsonify(kiosk.call_help())
+
+    @app.post("/api/scan")
+    def scan():
+        return jsonify(kiosk.scan())
+
+    @app.errorhandler(ValidationError)
+    def invalid(exc: ValidationError):
+        return jsonify({"error": "invalid", "field": exc.field, "detail": str(exc)}), 422
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify({"error": exc.name.lower().replace(" ", "_"), "detail": exc.description}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        logger.exception("unexpected error")
+        return jsonify({"error": "internal", "detail": "internal error"}), 500
+
+    return app

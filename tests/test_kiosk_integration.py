@@ -1,0 +1,170 @@
+"""The kiosk against a real Mosquitto and the real ingest: check-ins reach the server's store and the day's counts by
+purpose; with the broker down the UI keeps accepting check-ins, delivered exactly once when it is back; the retained
+schedule and room states reach the kiosk, and the schedule survives a restart without the broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import urllib.request
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from footfall import topics
+from footfall.site import load_site
+from kiosk.main import KioskService
+from server.store import SqliteStore
+from server.web.data import daily_report
+from tests.conftest import footfall_env, wait_until
+from tests.test_kiosk_app import make_config
+
+pytestmark = pytest.mark.integration
+
+
+def post(url: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def stored(db_path) -> tuple[int, int]:
+    """(rows, distinct ids) of kiosk check-ins in the server's events table."""
+    try:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT id) FROM events WHERE device='kiosk-hall' AND type='checkin'"
+            ).fetchone()
+    except sqlite3.OperationalError:  # ingest has not created its tables yet
+        return (-1, -1)
+
+
+def device_known(db_path) -> bool:
+    try:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT COUNT(*) FROM devices WHERE id='kiosk-hall'").fetchone()[0] == 1
+    except sqlite3.OperationalError:
+        return False
+
+
+def publish_retained(port: int, topic: str, payload: bytes) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.fixture
+def kiosk_service(tmp_path, broker):
+    services = []
+
+    def start() -> KioskService:
+        service = KioskService(make_config(tmp_path, port=broker.port), port=0).start()
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        service.stop()
+
+
+def test_checkins_reach_the_server_and_survive_a_broker_outage_exactly_once(
+    tmp_path, broker, site_file, procs, kiosk_service
+):
+    procs("server", "-c", str(site_file), "--only", "ingest", env=footfall_env(broker), name="ingest")
+    site = load_site(str(site_file))
+    db = site.db_path
+    kiosk = kiosk_service()
+    wait_until(kiosk.kiosk.runtime.link.connected.is_set, message="kiosk connected")
+    # Ingest has subscribed once it has stored the kiosk's retained status.
+    wait_until(lambda: device_known(db), timeout=20, message="ingest subscribed")
+    api = kiosk.url + "api/checkin"
+
+    assert post(api, {"purpose": "reading", "adults": 2, "children": 1})[1]["status"] == "ok"
+    wait_until(lambda: stored(db)[0] == 1, timeout=20, message="first check-in stored")
+    with sqlite3.connect(db) as conn:
+        day = conn.execute("SELECT day FROM events WHERE device='kiosk-hall'").fetchone()[0]
+    report = daily_report(site, SqliteStore(db), dt.date.fromisoformat(day))
+    assert report["checkins"]["by_purpose"]["reading"] == 1
+    assert report["checkins"]["people"] == 3
+
+    broker.stop()
+    wait_until(lambda: not kiosk.kiosk.runtime.link.connected.is_set(), message="kiosk sees the broker gone")
+    purposes = ["affairs", "class", "activity", "reading", "counselling", "culture", "other"]
+    for n in range(50):
+        status, body = post(api, {"purpose": purposes[n % 7], "adults": 1, "children": n % 2})
+        assert status == 200 and body["status"] == "ok"
+    assert kiosk.kiosk.runtime.outbox.queue == 50
+    assert stored(db)[0] == 1
+
+    broker.start()
+    wait_until(lambda: stored(db)[0] >= 51, timeout=60, message="backlog delivered")
+    wait_until(lambda: kiosk.kiosk.runtime.outbox.queue == 0, timeout=20, message="outbox emptied")
+    assert stored(db) == (51, 51)  # every check-in once, no duplicates
+    report = daily_report(site, SqliteStore(db), dt.date.fromisoformat(day))
+    assert report["checkins"]["total"] == 51
+    assert (
+        report["checkins"]["by_purpose"]["affairs"] == 8 and report["checkins"]["by_purpose"]["reading"] == 8
+    )
+
+
+def test_retained_schedule_and_room_states_reach_the_kiosk_and_the_schedule_is_cached(broker, kiosk_service):
+    kiosk = kiosk_service()
+    day, _ = kiosk.kiosk.today()
+    schedule = {
+        "v": 1,
+        "date": day.isoformat(),
+        "items": [
+            {
+                "id": "opera",
+                "title": "京剧赏析",
+                "title_en": "Peking opera",
+                "kind": "activity",
+                "room": "multi-purpose",
+                "start": "00:00",
+                "end": "23:59",
+                "capacity": 60,
+            },
+        ],
+    }
+    publish_retained(
+        broker.port, topics.schedule("dongsi"), json.dumps(schedule, ensure_ascii=False).encode()
+    )
+    room = {
+        "v": 1,
+        "room": "multi-purpose",
+        "name": "多功能活动室",
+        "level": "busy",
+        "occupancy": 50,
+        "capacity": 60,
+    }
+    publish_retained(broker.port, topics.room_state("dongsi", "multi-purpose"), json.dumps(room).encode())
+    state_url = kiosk.url + "api/state"
+    wait_until(lambda: get(state_url)["items"] and get(state_url)["rooms"], message="schedule and rooms")
+    state = get(state_url)
+    assert state["items"][0]["id"] == "opera" and state["items"][0]["level"] == "busy"
+    assert state["rooms"][0]["name"] == "多功能活动室"
+    assert (
+        post(kiosk.url + "api/checkin", {"purpose": "activity", "adults": 1, "activity": "opera"})[1][
+            "status"
+        ]
+        == "ok"
+    )
+
+    # Offline restart: the broker is gone, the schedule comes from the kiosk's disk.
+    kiosk.stop()
+    broker.stop()
+    again = kiosk_service()
+    assert [i["id"] for i in get(again.url + "api/state")["items"]] == ["opera"]
+    assert again.kiosk.runtime.outbox.queue in (0, 1)
