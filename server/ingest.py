@@ -20,10 +20,14 @@ from footfall.link import LinkSettings, MqttLink
 from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
 from footfall.site import SiteConfig
 from server import occupancy
+from server.reports import rollup_pending
 from server.rooms import live_states, room_state, today
+from server.schedule import schedule_message
 from server.store import SqliteStore, Tx
 
 logger = logging.getLogger(__name__)
+
+ROLLUP_EVERY = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -181,8 +185,11 @@ class IngestService:
         )
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._day = None
+        self._next_rollup = utcnow() + ROLLUP_EVERY
 
     def start(self) -> IngestService:
+        # Days missed while ingest was not running are counted before new events arrive.
+        rollup_pending(self.site, self.ingestor.store, utcnow())
         self._worker.start()
         self.link.start()
         return self
@@ -199,6 +206,7 @@ class IngestService:
         self.link.publish(self.server_topic, b"online", qos=1, retain=True)
         self.publish_all_rooms()
         publish_alerts(self.link, self.site, self.ingestor.store)
+        self.link.publish(*schedule_message(self.site, self.ingestor.store, utcnow()), qos=1, retain=True)
 
     def publish_all_rooms(self) -> None:
         now = utcnow()
@@ -234,12 +242,18 @@ class IngestService:
             self._check_day_boundary()
 
     def _check_day_boundary(self) -> None:
-        day = today(self.site, utcnow())
+        now = utcnow()
+        day = today(self.site, now)
         if day != self._day:
             if self._day is not None:
                 logger.info("new business day %s: occupancy reset", day)
                 self.publish_all_rooms()
+                self.link.publish(*schedule_message(self.site, self.ingestor.store, now), qos=1, retain=True)
             self._day = day
+        if now >= self._next_rollup:
+            # Recounts the days that late events (an outbox replaying after an outage) re-opened.
+            rollup_pending(self.site, self.ingestor.store, now)
+            self._next_rollup = now + ROLLUP_EVERY
 
 
 def alerts_payload(store: SqliteStore) -> dict[str, Any]:
