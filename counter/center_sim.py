@@ -7,10 +7,12 @@ the real detector and outbox) and a kiosk, in accelerated time.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -126,10 +128,35 @@ def plan_day(site: SiteConfig, seed: int, visits: int = 300, open_hours: float =
     return DayPlan(sorted(moves), sorted(checkins), people)
 
 
+def _tap_kiosk(url: str, visit: Visit) -> None:
+    """Check in through the running kiosk app, as a visitor's taps would."""
+    body = json.dumps({"purpose": visit.purpose, "adults": visit.adults, "children": visit.children}).encode()
+    request = urllib.request.Request(f"{url}/api/checkin", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+    except OSError as exc:
+        logger.warning("kiosk check-in failed: %s", exc)
+
+
+def _emit_checkin(kiosk, visit: Visit) -> None:
+    from footfall.messages import Checkin
+
+    if kiosk is not None:
+        kiosk.emit(partial(Checkin, purpose=visit.purpose, adults=visit.adults, children=visit.children))
+
+
 def run_center(
-    site: SiteConfig, data_dir: Path, speed: float, seed: int, stop: threading.Event, mqtt_port: int
+    site: SiteConfig,
+    data_dir: Path,
+    speed: float,
+    seed: int,
+    stop: threading.Event,
+    mqtt_port: int,
+    kiosk_url: str | None = None,
 ) -> None:
-    """Play a day: each door's crossings on its own mock pins and detector, check-ins from the kiosk."""
+    """Play a day: each door's crossings on its own mock pins and detector; check-ins through the kiosk app at
+    `kiosk_url` (as taps would), or from a simulated kiosk device when there is none."""
     from gpiozero.pins.mock import MockFactory
 
     from counter.app import CounterApp
@@ -138,7 +165,6 @@ def run_center(
     from footfall.config import validate
     from footfall.edge import EdgeRuntime, EdgeSettings
     from footfall.link import LinkSettings
-    from footfall.messages import Checkin
 
     plan = plan_day(site, seed)
     logger.info(
@@ -172,24 +198,28 @@ def run_center(
         )
         thread.start()
         threads.append(thread)
-    kiosk_id = next((d.id for d in site.devices if d.kind == "kiosk"), None)
     kiosk = None
-    if kiosk_id is not None:
-        kiosk = EdgeRuntime(
-            EdgeSettings(
-                site=site.id,
-                device=kiosk_id,
-                kind="kiosk",
-                clock="synced",
-                outbox_path=str(data_dir / f"outbox-{kiosk_id}.db"),
-                link=LinkSettings.from_config(mqtt),
-                prefix=site.prefix,
-            )
-        ).start()
-        for visit in plan.checkins:
-            if stop.wait(max(0.0, start + visit.t / speed - time.monotonic())):
-                break
-            kiosk.emit(partial(Checkin, purpose=visit.purpose, adults=visit.adults, children=visit.children))
+    if kiosk_url is not None:
+        checkin = partial(_tap_kiosk, kiosk_url)
+    else:
+        kiosk_id = next((d.id for d in site.devices if d.kind == "kiosk"), None)
+        if kiosk_id is not None:
+            kiosk = EdgeRuntime(
+                EdgeSettings(
+                    site=site.id,
+                    device=kiosk_id,
+                    kind="kiosk",
+                    clock="synced",
+                    outbox_path=str(data_dir / f"outbox-{kiosk_id}.db"),
+                    link=LinkSettings.from_config(mqtt),
+                    prefix=site.prefix,
+                )
+            ).start()
+        checkin = partial(_emit_checkin, kiosk)
+    for visit in plan.checkins:
+        if stop.wait(max(0.0, start + visit.t / speed - time.monotonic())):
+            break
+        checkin(visit)
     stop.wait()
     for app in apps:
         app.stop()

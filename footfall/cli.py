@@ -101,26 +101,6 @@ def token_create(config_path: str, role: str, label: str) -> None:
     click.echo(create_token(SqliteStore(site.db_path), role, label or role))
 
 
-@main.group()
-def user() -> None:
-    """Manage staff accounts."""
-
-
-@user.command("add")
-@CONFIG_OPTION
-@click.argument("username")
-@click.option("--role", type=click.Choice(["viewer", "staff", "admin"]), default="staff", show_default=True)
-@click.password_option(help="The password (asked for when not given).")
-def user_add(config_path: str, username: str, role: str, password: str) -> None:
-    """Add a staff account (or change its password and role)."""
-    site = load_site_or_exit(config_path)
-    from server.store import SqliteStore
-    from server.web.auth import add_user
-
-    add_user(SqliteStore(site.db_path), username, password, role)
-    click.echo(f"user {username} ({role}) saved")
-
-
 @main.command()
 @click.option(
     "--speed",
@@ -156,7 +136,8 @@ def demo(speed: float, port: int | None, data_dir: str | None, seed: int, broker
 @click.option("--speed", type=float, default=60.0)
 @click.option("--seed", type=int, default=1)
 @click.option("--data-dir", type=click.Path(file_okay=False), required=True)
-def demo_center(config_path: str, speed: float, seed: int, data_dir: str) -> None:
+@click.option("--kiosk-url", default=None, help="Check in through this running kiosk app.")
+def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_url: str | None) -> None:
     """The simulated devices of `footfall demo` (one process for all doors and the kiosk)."""
     import threading
     from pathlib import Path
@@ -190,6 +171,16 @@ def check_config(config_path: str) -> None:
 from counter.cli import counter as counter_command  # noqa: E402
 
 main.add_command(counter_command)
+from kiosk.cli import kiosk as kiosk_command  # noqa: E402
+
+main.add_command(kiosk_command)
+from server.reports_cli import report  # noqa: E402
+
+main.add_command(report)
+from server.admin_cli import COMMANDS as admin_commands  # noqa: E402 - device, user, backup, restore
+
+for admin_command in admin_commands:
+    main.add_command(admin_command)
 
 
 if __name__ == "__main__":

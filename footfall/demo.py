@@ -21,6 +21,20 @@ logger = logging.getLogger(__name__)
 
 EXAMPLE_SITE = Path(__file__).resolve().parent / "demo_site.toml"
 DEMO_USER = "staff"
+KIOSK_TOML = """[device]
+id = "kiosk-hall"
+site = "dongsi"
+clock = "synced"
+
+[kiosk]
+listen = "127.0.0.1:{port}"
+data_dir = "{data_dir}"
+staff_pin = "2468"
+timezone = "Asia/Shanghai"
+day_starts = "04:00"
+center_name = "东四街道党群服务中心"
+center_name_en = "Dongsi Community Service Center"
+"""
 
 
 def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, broker_kind: str | None) -> int:
@@ -62,35 +76,33 @@ def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, br
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         log = open(base / "server.log", "ab")  # noqa: SIM115 - closed at exit with the processes
-        for part in ("ingest", "web"):
+
+        def spawn(*args: str) -> None:
             children.append(
-                subprocess.Popen(
-                    [*footfall, "server", "-c", str(site_path), "--only", part],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+                subprocess.Popen([*footfall, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
             )
-        if not wait_for_port(web_port, 20):
-            raise RuntimeError(f"the web server did not start; see {base / 'server.log'}")
-        children.append(
-            subprocess.Popen(
-                [
-                    *footfall,
-                    "demo-center",
-                    "-c",
-                    str(site_path),
-                    "--speed",
-                    str(speed),
-                    "--seed",
-                    str(seed),
-                    "--data-dir",
-                    str(base / "devices"),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+
+        spawn("server", "-c", str(site_path), "--only", "ingest")
+        spawn("server", "-c", str(site_path), "--only", "web")
+        kiosk_port = free_port()
+        kiosk_conf = base / "kiosk.toml"
+        kiosk_conf.write_text(KIOSK_TOML.format(port=kiosk_port, data_dir=base / "kiosk"))
+        spawn("kiosk", "-c", str(kiosk_conf))
+        for what, where in (("web server", web_port), ("kiosk", kiosk_port)):
+            if not wait_for_port(where, 30):
+                raise RuntimeError(f"the {what} did not start; see {base / 'server.log'}")
+        spawn(
+            "demo-center",
+            "-c",
+            str(site_path),
+            "--speed",
+            str(speed),
+            "--seed",
+            str(seed),
+            "--data-dir",
+            str(base / "devices"),
+            "--kiosk-url",
+            f"http://127.0.0.1:{kiosk_port}",
         )
         print(
             f"""
@@ -98,6 +110,7 @@ Footfall demo: {site_path}
   broker     {broker.kind} on 127.0.0.1:{broker.port}
   dashboard  http://127.0.0.1:{web_port}/   login: {DEMO_USER} / {password}
   big screen http://127.0.0.1:{web_port}/screen
+  kiosk      http://127.0.0.1:{kiosk_port}/   (staff PIN 2468)
   data       {base}   (logs in server.log)
 A day of visitors plays at {speed:g}x speed. Press Ctrl-C to stop.
 """,

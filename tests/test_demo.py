@@ -69,6 +69,15 @@ def test_demo_runs_a_center_and_stops_on_ctrl_c(tmp_path):
                 return sum(room["entries_today"] for room in json.loads(response.read()))
 
         wait_until(lambda: entries() >= 20, 90, interval=0.5, message="simulated visitors counted")
+
+        def checkins() -> int:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v1/daily", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())["checkins"]["total"]
+
+        wait_until(lambda: checkins() >= 1, 90, interval=0.5, message="check-ins through the kiosk app")
         children = psutil.Process(demo.pid).children(recursive=True)
         assert len(children) >= 4  # broker, ingest, web, simulated devices
     finally:
