@@ -22,6 +22,11 @@ from server.migrations import migrations
 from server.occupancy import RoomCounts
 
 EXCERPT_BYTES = 256
+EVENT_COLUMNS = (
+    "device", "id", "seq", "type", "ts", "device_ts", "received_at", "day", "clock_flag", "door", "direction",
+    "count", "purpose", "adults", "children", "activity", "member", "room",
+)  # fmt: skip
+INSERT_EVENT = f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})"
 
 
 def _counts_from_row(row: sqlite3.Row) -> RoomCounts:
@@ -45,14 +50,28 @@ class Tx:
 
     def insert_event(self, row: dict[str, Any]) -> bool:
         """Insert a raw event; False when (device, id) is already stored (a duplicate delivery)."""
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO events (device, id, seq, type, ts, device_ts, received_at, day, clock_flag, door,"
-            " direction, count, purpose, adults, children, activity, member, room) VALUES (:device, :id, :seq, :type,"
-            " :ts, :device_ts, :received_at, :day, :clock_flag, :door, :direction, :count, :purpose, :adults,"
-            " :children, :activity, :member, :room)",
-            row,
-        )
+        cur = self.conn.execute(INSERT_EVENT, row)
         return cur.rowcount == 1
+
+    def insert_events(self, rows: list[dict[str, Any]]) -> None:
+        """Insert new events (ingest has already dropped repeats; OR IGNORE stays as the safety net)."""
+        self.conn.executemany(INSERT_EVENT, rows)
+
+    def stored_event_keys(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (device, id) pairs are already stored: one query per device and 500 ids."""
+        ids_by_device: dict[str, list[str]] = {}
+        for device, event_id in keys:
+            ids_by_device.setdefault(device, []).append(event_id)
+        found: set[tuple[str, str]] = set()
+        for device, ids in ids_by_device.items():
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT id FROM events WHERE device=? AND id IN ({marks})", (device, *chunk)
+                )
+                found.update((device, r[0]) for r in rows)
+        return found
 
     def room_counts(self, room: str) -> RoomCounts | None:
         row = self.conn.execute("SELECT * FROM rooms_live WHERE room=?", (room,)).fetchone()
