@@ -13,17 +13,17 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from footfall import topics
+from footfall import sdnotify, topics
 from footfall.clock import day_bounds, format_ts, local_day, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
-from footfall.site import SiteConfig
+from footfall.site import Door, SiteConfig
 from server import occupancy
 from server.reports import rollup_pending
 from server.rooms import live_states, room_state, today
 from server.schedule import schedule_message
-from server.store import SqliteStore, Tx
+from server.store import EVENT_COLUMNS, SqliteStore, Tx
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,21 @@ class Incoming:
     qos: int = 0
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A validated event, ready to store: its row and what storing it changes."""
+
+    row: dict[str, Any]
+    event: Crossing | Checkin | Help
+    door: Door | None
+    when: dt.datetime
+    day: dt.date
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.row["device"], self.row["id"]
+
+
 class Ingestor:
     """Turns a batch of raw messages into stored events, dead letters, device rows and changed room states."""
 
@@ -48,7 +63,12 @@ class Ingestor:
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
 
     def process(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """Store a batch in one transaction; return the room states that changed (for publishing)."""
+        """Store a batch in one transaction; return the room states that changed (for publishing).
+
+        Events are validated one by one, then stored together: repeats (within the batch or already stored) are
+        found with one query per device, the new rows go in with one executemany, and their effects (occupancy,
+        alerts) are applied in arrival order.
+        """
         now = now or utcnow()
         live_day = today(self.site, now)
         # Per-batch constants, so the per-event work stays small.
@@ -57,24 +77,38 @@ class Ingestor:
         rooms: dict[str, occupancy.RoomCounts] = {}
         with self.store.transaction() as tx:
             stats = {"events": 0, "duplicates": 0, "dead_letters": 0}
-            seen: set[str | None] = set()
+            prepared: dict[tuple[str, str], Prepared] = {}
             for item in batch:
                 try:
-                    seen.add(self._one(tx, item, now, live_day, rooms, stats))
+                    ready = self._prepare(tx, item, now, live_day)
                 except ValidationError as exc:
                     tx.dead_letter(item.topic, item.payload, str(exc), now)
                     stats["dead_letters"] += 1
+                    continue
+                if ready is None:
+                    continue
+                if ready.key in prepared:
+                    stats["duplicates"] += 1
+                else:
+                    prepared[ready.key] = ready
+            stored = tx.stored_event_keys(list(prepared))
+            fresh = [p for key, p in prepared.items() if key not in stored]
+            stats["duplicates"] += len(prepared) - len(fresh)
+            stats["events"] += len(fresh)
+            tx.insert_events([p.row for p in fresh])
+            for p in fresh:
+                self._apply(tx, p, live_day, rooms)
             for room, counts in rooms.items():
                 tx.put_room_counts(room, counts, now)
-            for device in seen - {None}:
+            for device in {p.row["device"] for p in prepared.values()}:
                 # An event is a sign of life as good as a status message.
-                tx.upsert_device(device, {"last_seen": format_ts(now), "state": "online"})
+                tx.upsert_device(device, {"last_seen": self._received, "state": "online"})
             for name, n in stats.items():
                 tx.bump(name, n)
         return [room_state(self.site.rooms_by_id[r], c, now) for r, c in rooms.items() if c.day == live_day]
 
-    def _one(self, tx: Tx, item: Incoming, now, live_day, rooms, stats) -> str | None:
-        """Handle one message; return the id of the device an event came from (raise ValidationError if bad)."""
+    def _prepare(self, tx: Tx, item: Incoming, now: dt.datetime, live_day: dt.date) -> Prepared | None:
+        """Validate one message (raise ValidationError if bad); a status message is stored at once (None)."""
         topic = topics.parse(item.topic, self.site.prefix)
         if topic.site != self.site.id:
             raise ValidationError(f"site {topic.site!r} is not this server's site {self.site.id!r}", "topic")
@@ -83,7 +117,7 @@ class Ingestor:
             raise ValidationError(f"unknown device {topic.name!r}", "topic")
         if topic.kind == "status":
             status = decode_status(item.payload)
-            fields: dict[str, Any] = {"state": status.state, "last_seen": format_ts(now)}
+            fields: dict[str, Any] = {"state": status.state, "last_seen": self._received}
             if status.state == "online":
                 fields.update(
                     kind=status.kind,
@@ -110,26 +144,18 @@ class Ingestor:
         ts_text = format_ts(when)
         start, end = self._live_bounds
         day = live_day if start <= when < end else local_day(when, self.site.timezone, self.site.day_starts)
-        row: dict[str, Any] = {
-            "device": device.id,
-            "id": event.id,
-            "seq": event.seq,
-            "type": event.type,
-            "ts": ts_text,
-            "device_ts": format_ts(event.ts) if flag else ts_text,
-            "received_at": self._received,
-            "day": day.isoformat(),
-            "clock_flag": flag,
-            "door": None,
-            "direction": None,
-            "count": None,
-            "purpose": None,
-            "adults": None,
-            "children": None,
-            "activity": None,
-            "member": None,
-            "room": None,
-        }
+        row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS)
+        row.update(
+            device=device.id,
+            id=event.id,
+            seq=event.seq,
+            type=event.type,
+            ts=ts_text,
+            device_ts=format_ts(event.ts) if flag else ts_text,
+            received_at=self._received,
+            day=day.isoformat(),
+            clock_flag=flag,
+        )
         door = self.site.doors_by_device.get(device.id)
         if isinstance(event, Crossing):
             if door is None:
@@ -146,18 +172,17 @@ class Ingestor:
             )
         else:
             row.update(room=device.room)
-        if not tx.insert_event(row):
-            stats["duplicates"] += 1
-            return device.id
-        stats["events"] += 1
-        if isinstance(event, Help):
-            tx.add_alert(device.id, event.id, device.room, when)
+        return Prepared(row, event, door, when, day)
+
+    def _apply(self, tx: Tx, p: Prepared, live_day: dt.date, rooms: dict[str, occupancy.RoomCounts]) -> None:
+        """What a newly stored event changes: today's occupancy, or the open alerts."""
+        if isinstance(p.event, Help):
+            tx.add_alert(p.row["device"], p.event.id, p.row["room"], p.when)
             self.alerts_changed = True
-        if isinstance(event, Crossing) and day == live_day:
-            for room, delta in occupancy.moves(door, event.direction, event.count):
+        elif isinstance(p.event, Crossing) and p.day == live_day:
+            for room, delta in occupancy.moves(p.door, p.event.direction, p.event.count):
                 counts = rooms.get(room) or occupancy.current(tx.room_counts(room), live_day)
-                rooms[room] = occupancy.apply(counts, delta, when)
-        return device.id
+                rooms[room] = occupancy.apply(counts, delta, p.when)
 
 
 class IngestService:
@@ -219,6 +244,7 @@ class IngestService:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            sdnotify.watchdog()  # at least once a second: the queue wait below times out after 1 s
             try:
                 first = self._queue.get(timeout=1.0)
             except queue.Empty:
