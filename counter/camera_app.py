@@ -9,6 +9,7 @@ import time
 from functools import partial
 
 from counter.config import CounterConfig
+from footfall import sdnotify
 from footfall.edge import EdgeRuntime, EdgeSettings
 from footfall.link import LinkSettings
 from footfall.messages import Crossing
@@ -86,6 +87,7 @@ class CameraCounterApp:
 
 def run_camera_counter(config: CounterConfig) -> int:
     app = CameraCounterApp(config).start()
+    sdnotify.ready()
     try:
         wait_for_signal()
     finally:

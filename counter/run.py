@@ -9,6 +9,7 @@ import time
 
 from counter.app import CounterApp
 from counter.config import CounterConfig
+from footfall import sdnotify
 from footfall.signals import wait_for_signal
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def run_counter(
         factory = MockFactory()
         clock = SimClock() if fast else None
     app = CounterApp(config, pin_factory=factory, clock=clock or time.monotonic).start()
+    sdnotify.ready()
     stop = threading.Event()
     if simulate:
         seed = seed if seed is not None else random.randrange(1 << 30)

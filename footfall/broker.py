@@ -41,12 +41,18 @@ class LocalBroker:
     """One broker process on 127.0.0.1:`port`, with its persistence under `data_dir`."""
 
     def __init__(
-        self, data_dir: str | Path, port: int | None = None, kind: str | None = None, extra_conf: str = ""
+        self,
+        data_dir: str | Path,
+        port: int | None = None,
+        kind: str | None = None,
+        extra_conf: str = "",
+        anonymous: bool = True,
     ):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.kind = kind or ("mosquitto" if shutil.which("mosquitto") else "amqtt")
         self.extra_conf = extra_conf
+        self.anonymous = anonymous  # False: only accounts of the password file in extra_conf may connect
         self.proc: subprocess.Popen | None = None
 
     def config_text(self) -> str:
@@ -54,7 +60,8 @@ class LocalBroker:
         # its persistence file in our data directory (losing queued messages over a restart).
         return (
             SETTINGS_FILE.read_text()
-            + f"\nlistener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
+            + f"\nlistener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
+            + f"user {getpass.getuser()}\n"
             + f"persistence_location {self.data_dir.resolve()}/\n{self.extra_conf}\n"
         )
 

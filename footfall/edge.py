@@ -18,7 +18,7 @@ from typing import Any
 
 from ulid import ULID
 
-from footfall import __version__, topics
+from footfall import __version__, sdnotify, topics
 from footfall.clock import format_ts, utcnow
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import OFFLINE, DeviceStatus, Event
@@ -248,6 +248,7 @@ class EdgeRuntime:
     def _run_pump(self) -> None:
         next_status = 0.0
         while not self._stop.is_set():
+            sdnotify.watchdog()  # the pump wakes at least every 0.5 s: a stuck pump stops feeding systemd
             self._wake.wait(DELETE_EVERY_S if self._acked else 0.5)
             self._wake.clear()
             self._collect_acks()

@@ -61,6 +61,9 @@ SITE_SCHEMA: Schema = {
         "future_tolerance_s": Key(int, 300, check=non_negative),
         "session_minutes": Key(int, 480, check=positive),
         "language": Key(str, "zh-CN", check=one_of("zh-CN", "en")),
+        "cookie_secure": Key(bool, False),
+        "raw_retention_days": Key(int, 400, check=positive),
+        "identified_retention_days": Key(int, 180, check=positive),
     },
     "rooms": {
         "id": Key(str, required=True, check=_name),

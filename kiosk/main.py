@@ -8,6 +8,7 @@ import threading
 
 from werkzeug.serving import make_server
 
+from footfall import sdnotify
 from footfall.errors import ConfigError
 from footfall.signals import wait_for_signal
 from kiosk.app import create_app
@@ -67,6 +68,7 @@ def run(config_path: str | os.PathLike) -> int:
     except OSError as exc:
         logger.error("cannot listen on %s: %s", config.kiosk["listen"], exc)
         return 1
+    sdnotify.ready()
     try:
         wait_for_signal()
     finally:

@@ -88,3 +88,102 @@ def m001_initial(db: Database) -> None:
         CREATE TABLE metrics (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         """
     )
+
+
+@migrations()
+def m002_reports(db: Database) -> None:
+    """Daily rollups (kept after raw events are purged), dirty days, the activity and class schedule."""
+    db.executescript(
+        """
+        CREATE TABLE daily_summary (
+            day TEXT PRIMARY KEY,
+            visits INTEGER NOT NULL,
+            visits_hourly TEXT NOT NULL,       -- JSON list of 24 building visits per local clock hour
+            checkins INTEGER NOT NULL,
+            adults INTEGER NOT NULL,
+            children INTEGER NOT NULL,
+            identified INTEGER NOT NULL,
+            identified_purged INTEGER NOT NULL DEFAULT 0,
+            by_purpose TEXT NOT NULL,          -- JSON {purpose: check-ins}
+            people_by_purpose TEXT NOT NULL,   -- JSON {purpose: adults + children}
+            events INTEGER NOT NULL,
+            rolled_at TEXT NOT NULL
+        );
+        CREATE TABLE daily_counts (
+            day TEXT NOT NULL,
+            room TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            exits INTEGER NOT NULL,
+            peak INTEGER NOT NULL,
+            peak_at TEXT,
+            occupied_ms INTEGER NOT NULL,
+            hourly TEXT NOT NULL,              -- JSON list of 24 entries per local clock hour
+            PRIMARY KEY (day, room)
+        );
+        CREATE TABLE daily_activity (
+            day TEXT NOT NULL,
+            item TEXT NOT NULL,
+            checkins INTEGER NOT NULL,
+            adults INTEGER NOT NULL,
+            children INTEGER NOT NULL,
+            door_entries INTEGER,
+            PRIMARY KEY (day, item)
+        );
+        CREATE TABLE rollup_dirty (day TEXT PRIMARY KEY);
+        CREATE TABLE report_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE schedule (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            title_en TEXT,
+            kind TEXT NOT NULL,
+            room TEXT NOT NULL,
+            date TEXT NOT NULL,
+            start TEXT NOT NULL,
+            "end" TEXT NOT NULL,
+            capacity INTEGER,
+            partner TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX schedule_date ON schedule (date, start);
+        """
+    )
+
+
+@migrations()
+def m003_audit(db: Database) -> None:
+    """Who did what: staff actions (adjustments, schedule edits, exports, user changes, logins). Append-only."""
+    db.executescript(
+        """
+        CREATE TABLE audit_log (
+            pk INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,         -- username, token:<label> or cli:<os user>
+            action TEXT NOT NULL,        -- e.g. login, login_failed, adjust, user_add, export
+            target TEXT,                 -- what it acted on (room, user, report...)
+            detail TEXT,                 -- JSON object
+            ip TEXT
+        );
+        CREATE INDEX audit_log_at ON audit_log (at);
+        """
+    )
+
+
+@migrations()
+def m004_alerts(db: Database) -> None:
+    """Help requests from kiosks ("call staff"), shown on the dashboard until a staff member clears them."""
+    db.executescript(
+        """
+        CREATE TABLE alerts (
+            pk INTEGER PRIMARY KEY,
+            device TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            room TEXT,
+            raised_at TEXT NOT NULL,
+            cleared_at TEXT,
+            cleared_by TEXT,
+            UNIQUE (device, event_id)
+        );
+        CREATE INDEX alerts_open ON alerts (cleared_at);
+        """
+    )

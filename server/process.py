@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 
+from footfall import sdnotify
 from footfall.signals import wait_for_signal
 from footfall.site import SiteConfig
 
@@ -20,6 +21,7 @@ def run_ingest(site: SiteConfig) -> None:
 
     store = SqliteStore(site.db_path)
     service = IngestService(site, store).start()
+    sdnotify.ready()
     logger.info("ingest running for site %s (store %s)", site.id, site.db_path)
     try:
         wait_for_signal()

@@ -45,7 +45,7 @@ def hub():
 
 @pytest.fixture
 def app(site, store, hub):
-    return create_app(site, store, hub, {"TESTING": True, "FOOTFALL_NOW": lambda: NOW, "SSE_PING_S": 0})
+    return create_app(site, store, hub, {"TESTING": True, "CSRF_ENABLED": False, "FOOTFALL_NOW": lambda: NOW, "SSE_PING_S": 0})
 
 
 @pytest.fixture
@@ -371,7 +371,7 @@ def test_healthz_ok(client):
 
 def test_healthz_degraded_without_broker(site, store):
     hub = LiveHub(site)  # never started: not connected
-    client = create_app(site, store, hub, {"TESTING": True}).test_client()
+    client = create_app(site, store, hub, {"TESTING": True, "CSRF_ENABLED": False}).test_client()
     r = client.get("/healthz")
     assert r.status_code == 503
     assert r.get_json()["status"] == "degraded" and "mqtt" in r.get_json()["detail"]
@@ -387,7 +387,7 @@ def test_healthz_degraded_when_store_fails(client, monkeypatch):
 
 
 def test_errors_are_json(site, store, tokens):
-    app = create_app(site, store, None, {"TESTING": True})
+    app = create_app(site, store, None, {"TESTING": True, "CSRF_ENABLED": False})
 
     def boom():
         raise RuntimeError("secret internals")

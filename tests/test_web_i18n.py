@@ -69,7 +69,7 @@ def site(tmp_path):
 def client(site):
     store = SqliteStore(site.db_path)
     add_user(store, "staff", "password-1", "staff")
-    app = create_app(site, store, None, {"TESTING": True, "FOOTFALL_NOW": lambda: NOW})
+    app = create_app(site, store, None, {"TESTING": True, "CSRF_ENABLED": False, "FOOTFALL_NOW": lambda: NOW})
     client = app.test_client()
     client.store = store
     return client
@@ -109,7 +109,7 @@ def test_room_name_falls_back_to_chinese(tmp_path):
     site = dataclasses.replace(site, server={**site.server, "data_dir": str(tmp_path / "data")})
     store = SqliteStore(site.db_path)
     token = create_token(store, "viewer", "tv")
-    client = create_app(site, store, None, {"TESTING": True}).test_client()
+    client = create_app(site, store, None, {"TESTING": True, "CSRF_ENABLED": False}).test_client()
     page = client.get(f"/screen?token={token}&lang=en").get_data(as_text=True)
     assert "Service hall" in page and "党建书吧" in page
     # The language switch keeps the screen's token.
@@ -118,5 +118,5 @@ def test_room_name_falls_back_to_chinese(tmp_path):
 
 def test_site_language_english(tmp_path):
     site = make_site(tmp_path, language="en")
-    client = create_app(site, SqliteStore(site.db_path), None, {"TESTING": True}).test_client()
+    client = create_app(site, SqliteStore(site.db_path), None, {"TESTING": True, "CSRF_ENABLED": False}).test_client()
     assert "Staff login" in client.get("/login").get_data(as_text=True)

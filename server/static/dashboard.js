@@ -65,7 +65,11 @@
     fetch("/api/v1/rooms/" + encodeURIComponent(currentRoom) + "/adjust", {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content
+      },
       body: JSON.stringify({ occupancy: value, reason: reason.value.trim() })
     })
       .then(function (r) {

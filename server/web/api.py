@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from server import occupancy
+from server import audit, occupancy
 from server.rooms import live_states, room_state, today
 from server.web import data, web
 from server.web.auth import ApiError, is_api_request, require
@@ -78,6 +78,7 @@ def adjust(room: str):
         after = occupancy.set_occupancy(before, value, now)
         tx.put_room_counts(room, after, now)
         tx.add_adjustment(room, now, current_user.audit_name, before.occupancy, value, reason)
+        audit.log_web("adjust", room, tx=tx, old=before.occupancy, new=value, reason=reason)
     state = room_state(site_room, after, now)
     logger.info(
         "%s set %s occupancy %d -> %d (%s)", current_user.audit_name, room, before.occupancy, value, reason

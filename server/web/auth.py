@@ -266,6 +266,7 @@ def login():
                 limiter.fail(key, now)
                 error, status = "login.failed", 401
                 logger.info("failed login for %r from %s", request.form.get("username", ""), key)
+                _audit("login_failed", request.form.get("username", "")[:64], actor="anonymous")
             else:
                 limiter.clear(key)
                 lang = session.get("lang")
@@ -275,12 +276,21 @@ def login():
                 session.permanent = True
                 login_user(user)
                 logger.info("user %r logged in", user.id)
+                _audit("login", user.id)
                 return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error, next=request.args.get("next", "")), status
 
 
+def _audit(action: str, target: str, **kwargs: Any) -> None:
+    from server.audit import log_web  # imports this module: import it late
+
+    log_web(action, target, **kwargs)
+
+
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated and not current_user.is_token:
+        _audit("logout", current_user.id)
     lang = session.get("lang")
     logout_user()
     session.clear()

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from footfall.site import SiteConfig
     from server.store import SqliteStore
 
+from footfall import sdnotify
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,8 +67,19 @@ def serve(
     gevent.signal_handler(signal.SIGINT, _stop)
     server.start()
     logger.info("web server for site %s on http://%s:%d/", site.id, host, server.server_port)
+    sdnotify.ready()
+    gevent.spawn(_keep_watchdog_fed)
     try:
         server.serve_forever()
     finally:
         live.stop()
         logger.info("web server stopped")
+
+
+def _keep_watchdog_fed() -> None:
+    """WATCHDOG=1 every 20 s from a greenlet: proves the gevent loop that serves requests still runs."""
+    import gevent
+
+    while True:
+        sdnotify.watchdog()
+        gevent.sleep(20)
