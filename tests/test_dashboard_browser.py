@@ -8,6 +8,7 @@ tests/artifacts/screen.png (the lobby big screen opened with a viewer token). Ch
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall.broker import free_port
+from footfall.clock import format_ts, utcnow
 from tests.conftest import ARTIFACTS, footfall_env, wait_until
 from tests.test_ingest_mqtt import crossing, pub
 
@@ -116,6 +118,16 @@ def test_crossing_reaches_the_open_dashboard_within_a_second(broker, running, br
     assert page.evaluate("() => window.__footfallMarker") == "still-here"
     assert navigations == []
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # A visitor presses "call staff" on the hall kiosk: the alert shows at once and stays until cleared.
+    help_event = {"v": 1, "id": "help-browser-0", "seq": 1, "ts": format_ts(utcnow()), "type": "help"}
+    pub(broker, "kiosk-hall", json.dumps(help_event))
+    alerts = page.locator("#alerts")
+    expect(alerts).to_be_visible(timeout=2000)
+    expect(alerts.locator(".alert-item")).to_contain_text("服务大厅")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-alert.png"), full_page=True)
+    alerts.locator(".alert-clear").click()
+    expect(alerts).to_be_hidden(timeout=2000)
 
     screen = browser.new_page(viewport={"width": 1920, "height": 1080})
     screen.goto(f"{base}/screen?token={token}")

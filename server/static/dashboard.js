@@ -23,7 +23,42 @@
       .catch(function () {});
   }
 
-  F.connect(applyDevice);
+  // Help requests from kiosks: shown until a staff member clears them.
+  var alertsBox = document.getElementById("alerts");
+  var alertList = document.getElementById("alert-list");
+  var canClear = !!document.querySelector("[data-adjust]");
+  function showAlerts(alerts) {
+    alertList.textContent = "";
+    alerts.forEach(function (a) {
+      var item = document.createElement("li");
+      item.className = "alert-item";
+      var text = document.createElement("span");
+      var room = a.room && F.page.rooms[a.room] ? F.page.rooms[a.room].name : a.device;
+      text.textContent = t("alerts.item", { room: room, time: F.formatTime(a.raised_at, false) });
+      item.appendChild(text);
+      if (canClear) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "button alert-clear";
+        button.textContent = t("alerts.clear");
+        button.addEventListener("click", function () {
+          button.disabled = true;
+          fetch("/api/v1/alerts/" + a.id + "/clear", {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content }
+          }).then(function (r) { return r.ok ? r.json() : null; })
+            .then(function (body) { if (body) showAlerts(body.alerts); else button.disabled = false; })
+            .catch(function () { button.disabled = false; });
+        });
+        item.appendChild(button);
+      }
+      alertList.appendChild(item);
+    });
+    alertsBox.hidden = alerts.length === 0;
+  }
+
+  F.connect(applyDevice, showAlerts);
   setInterval(refreshDevices, 30000);
 
   var dialog = document.getElementById("adjust-dialog");

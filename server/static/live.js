@@ -103,8 +103,9 @@
     el.textContent = t("live." + state);
   }
 
-  function connect(onDevice) {
+  function connect(onDevice, onAlerts) {
     var source = new EventSource(withToken("/api/v1/stream"));
+    source.addEventListener("alerts", function (e) { if (onAlerts) onAlerts(JSON.parse(e.data).alerts); });
     source.addEventListener("open", function () { setStatus("connected"); });
     source.addEventListener("room", function (e) { applyRoom(JSON.parse(e.data)); });
     source.addEventListener("device", function (e) { if (onDevice) onDevice(JSON.parse(e.data)); });
@@ -115,9 +116,9 @@
         fetch(withToken("/api/v1/rooms"), { credentials: "same-origin" })
           .then(function (r) {
             if (r.status === 401) window.location.reload();
-            else setTimeout(function () { connect(onDevice); }, 5000);
+            else setTimeout(function () { connect(onDevice, onAlerts); }, 5000);
           })
-          .catch(function () { setTimeout(function () { connect(onDevice); }, 5000); });
+          .catch(function () { setTimeout(function () { connect(onDevice, onAlerts); }, 5000); });
       }
     });
     return source;

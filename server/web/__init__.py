@@ -47,7 +47,7 @@ def create_app(
 ) -> Flask:
     """Build the web app. `live=None` means no MQTT: changes fan out to this process's streams only."""
     from server import audit
-    from server.web import api, auth, dashboard, i18n, reports, security
+    from server.web import alerts, api, auth, dashboard, i18n, reports, security
     from server.web.live import LocalHub
 
     app = Flask(
@@ -87,6 +87,7 @@ def create_app(
     auth.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
+    alerts.init_app(app)
     reports.init_app(app)
     audit.init_app(app)
     security.init_app(app, site)  # last: CSRF check and security headers for every route

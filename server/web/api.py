@@ -17,6 +17,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from server import audit, occupancy
+from server.ingest import alerts_payload
 from server.rooms import live_states, room_state, today
 from server.web import data, web
 from server.web.auth import ApiError, is_api_request, require
@@ -146,6 +147,7 @@ def stream():
     try:
         rooms_now = _rooms_now()
         devices_now = data.device_list(w.site, w.store.devices(), w.now())
+        alerts_now = alerts_payload(w.store)
     except BaseException:
         hub.unsubscribe(q)
         raise
@@ -158,6 +160,7 @@ def stream():
                 yield sse("room", state)
             for device in devices_now:
                 yield sse("device", device)
+            yield sse("alerts", alerts_now)
             while True:
                 try:
                     kind, payload = q.get(timeout=ping)

@@ -110,6 +110,7 @@ class LiveHub(LocalHub):
             subscriptions=[
                 (topics.all_room_states(site.id, prefix), 1),
                 (topics.all_device_status(site.id, prefix), 1),
+                (topics.alerts(site.id, prefix), 1),
             ],
             on_message=self._on_message,
         )
@@ -135,6 +136,10 @@ class LiveHub(LocalHub):
             )
         self.link.publish(topic, encode_json(state), qos=1, retain=True)
 
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish on the web process's link (QoS 1); waits in paho's queue while the link is down."""
+        self.link.publish(topic, payload, qos=1, retain=retain)
+
     def _on_message(self, message) -> None:
         """Runs on the MQTT thread: keep it short and never raise."""
         try:
@@ -154,6 +159,11 @@ class LiveHub(LocalHub):
     def decode(self, topic: str, payload: bytes) -> Item | None:
         """A message on a subscribed topic -> ("room", state) or ("device", device JSON); None to ignore."""
         parsed = topics.parse(topic, self.site.prefix)
+        if parsed.site == self.site.id and parsed.kind == "alerts" and payload:
+            alerts = json.loads(payload)
+            if not isinstance(alerts, dict) or not isinstance(alerts.get("alerts"), list):
+                raise ValueError("alerts must be an object with a list")
+            return "alerts", alerts
         if parsed.site != self.site.id or parsed.name is None:
             return None
         if parsed.kind == "state":
