@@ -118,5 +118,7 @@ def test_room_name_falls_back_to_chinese(tmp_path):
 
 def test_site_language_english(tmp_path):
     site = make_site(tmp_path, language="en")
-    client = create_app(site, SqliteStore(site.db_path), None, {"TESTING": True, "CSRF_ENABLED": False}).test_client()
+    client = create_app(
+        site, SqliteStore(site.db_path), None, {"TESTING": True, "CSRF_ENABLED": False}
+    ).test_client()
     assert "Staff login" in client.get("/login").get_data(as_text=True)
