@@ -11,9 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from counter.beam import BeamDetector, BeamTimings
-from counter.config import CounterConfig
-from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.link import LinkSettings
+from counter.config import CounterConfig, edge_settings
+from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing
 
 logger = logging.getLogger(__name__)
@@ -38,20 +37,8 @@ class CounterApp:
         self.led = (
             StatusLed(config.led["pin"], pin_factory=pin_factory) if config.led["pin"] is not None else None
         )
-        dev = config.device
         self.runtime = EdgeRuntime(
-            EdgeSettings(
-                site=dev["site"],
-                device=dev["id"],
-                kind="counter",
-                outbox_path=str(config.data_dir / f"outbox-{dev['id']}.db"),
-                link=LinkSettings.from_config(config.mqtt),
-                prefix=config.mqtt["prefix"],
-                max_events=config.outbox["max_events"],
-                high_water=config.outbox["high_water"],
-                clock=dev["clock"],
-                window=config.outbox["window"],
-            ),
+            edge_settings(config),
             on_config=self.apply_remote_config,
             commands={"identify": self._identify, "reset-health": lambda _msg: self.detector.reset_health()},
             sensor_health=lambda: self.detector.health,

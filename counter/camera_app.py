@@ -8,10 +8,9 @@ import threading
 import time
 from functools import partial
 
-from counter.config import CounterConfig
+from counter.config import CounterConfig, edge_settings
 from footfall import sdnotify
-from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.link import LinkSettings
+from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing
 from footfall.signals import wait_for_signal
 
@@ -35,19 +34,8 @@ class CameraCounterApp:
         )
         self.health = CameraHealth()
         self._health_lock = threading.Lock()
-        dev = config.device
         self.runtime = EdgeRuntime(
-            EdgeSettings(
-                site=dev["site"],
-                device=dev["id"],
-                kind="counter",
-                outbox_path=str(config.data_dir / f"outbox-{dev['id']}.db"),
-                link=LinkSettings.from_config(config.mqtt),
-                prefix=config.mqtt["prefix"],
-                max_events=config.outbox["max_events"],
-                high_water=config.outbox["high_water"],
-                clock=dev["clock"],
-            ),
+            edge_settings(config),
             sensor_health=lambda: "ok" if self.health.state == "ok" else "fault",
             extra_health=lambda: {"camera": self.health.state},
         )

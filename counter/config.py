@@ -84,3 +84,23 @@ def load_counter_config(path: str | os.PathLike, env: dict[str, str] | None = No
     return CounterConfig(
         str(path), device, data["mqtt"], data["outbox"], data["beam"], data["led"], data["camera"]
     )
+
+
+def edge_settings(config: CounterConfig):
+    """The edge runtime's settings for this counter (beam or camera alike)."""
+    from footfall.edge import EdgeSettings
+    from footfall.link import LinkSettings
+
+    dev = config.device
+    return EdgeSettings(
+        site=dev["site"],
+        device=dev["id"],
+        kind="counter",
+        outbox_path=str(config.data_dir / f"outbox-{dev['id']}.db"),
+        link=LinkSettings.from_config(config.mqtt),
+        prefix=config.mqtt["prefix"],
+        max_events=config.outbox["max_events"],
+        high_water=config.outbox["high_water"],
+        clock=dev["clock"],
+        window=config.outbox["window"],
+    )

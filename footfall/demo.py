@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from footfall.broker import LocalBroker, free_port, wait_for_port
+from footfall.signals import stop_children
 
 logger = logging.getLogger(__name__)
 
@@ -122,14 +123,7 @@ A day of visitors plays at {speed:g}x speed. Press Ctrl-C to stop.
                 return 1
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_children(children)
         broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from footfall import sdnotify
-from footfall.signals import wait_for_signal
+from footfall.signals import stop_children, wait_for_signal
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
@@ -58,12 +58,5 @@ def run_both(config_path: str, extra_args: list[str] | None = None) -> int:
                 code = child.returncode or 1
                 stop.set()
         stop.wait(0.5)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    stop_children(children)
     return code
