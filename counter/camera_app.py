@@ -63,12 +63,16 @@ class CameraCounterApp:
 
     def start(self) -> CameraCounterApp:
         self.runtime.start()
-        threading.Thread(target=self.run_frames, name="camera", daemon=True).start()
+        self._reader = threading.Thread(target=self.run_frames, name="camera", daemon=True)
+        self._reader.start()
         threading.Thread(target=self._watch_health, name="camera-health", daemon=True).start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        # Let the reader leave its read() first: releasing an OpenCV capture while another thread reads from it
+        # can block both for good. A live camera that hangs in read() gets a few seconds, then is released anyway.
+        self._reader.join(5)
         self.source.close()
         self.runtime.stop()
 
