@@ -106,6 +106,7 @@ class EdgeRuntime:
         self._acked: list[int] = []  # acknowledged, not yet deleted
         # Events stored by this process, handed to the pump without reading them back from the outbox file.
         self._fresh: deque[tuple[int, bytes]] = deque()
+        self._backlog = True  # events may wait in the outbox file that `_fresh` does not hold
         self._fresh_lock = threading.Lock()
         self._last_delete = 0.0
         self._sent_upto = 0
@@ -172,6 +173,8 @@ class EdgeRuntime:
         with self._fresh_lock:
             if len(self._fresh) < FRESH_MAX:
                 self._fresh.append((seq, payload))
+            else:
+                self._backlog = True
         self.last_events = ([event.to_dict()] + self.last_events)[:20]
         self._wake.set()
         return event
@@ -216,7 +219,10 @@ class EdgeRuntime:
 
     def _handle_publish(self, mid: int) -> None:
         # No bookkeeping here: paho calls this holding its own locks, and the pump may be inside publish().
-        self._wake.set()
+        # The pump collects acknowledgements every DELETE_EVERY_S anyway; wake it early only when the in-flight
+        # window is full and new events wait for room.
+        if len(self._inflight) >= self.settings.window:
+            self._wake.set()
 
     def _handle_message(self, message) -> None:
         if message.topic == self.server_topic:
@@ -249,7 +255,7 @@ class EdgeRuntime:
         next_status = 0.0
         while not self._stop.is_set():
             sdnotify.watchdog()  # the pump wakes at least every 0.5 s: a stuck pump stops feeding systemd
-            self._wake.wait(DELETE_EVERY_S if self._acked else 0.5)
+            self._wake.wait(DELETE_EVERY_S if self._acked or self._inflight else 0.5)
             self._wake.clear()
             self._collect_acks()
             now = time.monotonic()
@@ -286,6 +292,7 @@ class EdgeRuntime:
         self._inflight.clear()
         with self._fresh_lock:
             self._fresh.clear()
+            self._backlog = True
         self._sent_upto = 0
 
     def _collect_acks(self) -> None:
@@ -309,9 +316,13 @@ class EdgeRuntime:
             fresh = [self._fresh.popleft() for _ in range(min(room, len(self._fresh)))] if contiguous else []
         if fresh:
             items = [(seq, self.event_topic, payload) for seq, payload in fresh]
-        else:
-            # A backlog from before this process started, or from a long outage: read it from the outbox file.
+        elif self._backlog or self._fresh:
+            # A backlog from before this process started, from a reconnection or a long outage: read it from the
+            # outbox file until caught up (then new events come through `_fresh` again).
             items = [(p.seq, p.topic, p.payload) for p in self.outbox.pending(self._sent_upto, room)]
+            self._backlog = len(items) == room
+        else:
+            return
         for seq, item_topic, payload in items:
             # paho queues QoS 1 messages while disconnected and resends them after reconnecting.
             self._inflight.append((seq, self.link.publish(item_topic, payload, qos=1), time.monotonic()))
