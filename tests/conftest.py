@@ -15,6 +15,9 @@ import pytest
 
 from footfall.broker import LocalBroker
 
+# The web tests' fixtures (site, store, hub, app, client, tokens), shared by test_web_api and test_web_pages.
+pytest_plugins = ["tests.webkit"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SITE = ROOT / "deploy" / "examples" / "site.toml"
 ARTIFACTS = ROOT / "tests" / "artifacts"

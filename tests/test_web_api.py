@@ -1,98 +1,20 @@
-"""The HTTP API and pages with Flask's test client on a real SQLite file; the clock is fixed, nothing sleeps."""
+"""The HTTP API with Flask's test client on a real SQLite file; the clock is fixed, nothing sleeps."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
-import stat
 
 import pytest
 
 from footfall.clock import format_ts
-from footfall.config import load_toml
-from footfall.site import site_from_dict
 from server.occupancy import RoomCounts
 from server.store import SqliteStore
 from server.web import create_app
 from server.web.auth import add_user, create_token
 from server.web.live import LiveHub, LocalHub
-from tests.conftest import EXAMPLE_SITE
-
-# 10:00 in Beijing; the example site's business day starts at 04:00.
-NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
-TODAY = dt.date(2026, 11, 28)
-
-
-@pytest.fixture
-def site(tmp_path):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(tmp_path / "data")})
-
-
-@pytest.fixture
-def store(site):
-    s = SqliteStore(site.db_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def hub():
-    return LocalHub()
-
-
-@pytest.fixture
-def app(site, store, hub):
-    return create_app(
-        site,
-        store,
-        hub,
-        {"TESTING": True, "CSRF_ENABLED": False, "FOOTFALL_NOW": lambda: NOW, "SSE_PING_S": 0},
-    )
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def tokens(store):
-    return {role: create_token(store, role, f"{role}-label") for role in ("viewer", "staff", "admin")}
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def event_row(device: str, id_: str, ts: dt.datetime, **fields) -> dict:
-    row = {
-        "device": device, "id": id_, "seq": 0, "type": "crossing", "ts": format_ts(ts), "device_ts": format_ts(ts),
-        "received_at": format_ts(ts), "day": TODAY.isoformat(), "clock_flag": None, "door": None, "direction": None,
-        "count": None, "purpose": None, "adults": None, "children": None, "activity": None, "member": None, "room": None,
-    }  # fmt: skip
-    row.update(fields)
-    return row
-
-
-def add_crossings(store, items):
-    with store.transaction() as tx:
-        for index, (device, direction, count, minute) in enumerate(items):
-            ts = NOW - dt.timedelta(minutes=minute)
-            tx.insert_event(event_row(device, f"c{index}", ts, direction=direction, count=count))
-
-
-def assert_error(response, status: int):
-    assert response.status_code == status, response.data
-    assert response.is_json
-    body = response.get_json()
-    assert set(body) == {"error", "detail"}
-    assert body["error"] and isinstance(body["detail"], str)
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
-
+from tests.webkit import NOW, TODAY, add_crossings, assert_error, auth, event_row
 
 # --- authentication -----------------------------------------------------------------------------
 
@@ -408,89 +330,3 @@ def test_errors_are_json(site, store, tokens):
     assert "secret internals" not in body["detail"]
     big = {"occupancy": 1, "reason": "x" * 70_000}
     assert_error(client.post("/api/v1/rooms/hall/adjust", json=big, headers=auth(tokens["staff"])), 413)
-
-
-# --- pages and sessions -------------------------------------------------------------------------
-
-
-def test_pages_redirect_to_login(client):
-    r = client.get("/")
-    assert r.status_code == 302 and r.location.startswith("/login")
-    assert client.get("/screen").status_code == 302
-
-
-def test_login_dashboard_logout(client, store):
-    add_user(store, "li", "password-2", "viewer")
-    r = client.post("/login?next=/screen", data={"username": "li", "password": "password-2"})
-    assert r.status_code == 302 and r.location == "/screen"
-    cookie = r.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    page = client.get("/").get_data(as_text=True)
-    assert 'data-room="hall"' in page and 'id="occupancy-hall"' in page
-    assert "data-adjust" not in page  # a viewer sees no correction controls
-    assert client.post("/logout").status_code == 302
-    assert client.get("/").status_code == 302
-
-
-def test_staff_dashboard_has_adjust_controls(client, store):
-    add_user(store, "zhao", "password-3", "staff")
-    client.post("/login", data={"username": "zhao", "password": "password-3"})
-    page = client.get("/").get_data(as_text=True)
-    assert 'data-adjust="book-bar"' in page and 'id="adjust-dialog"' in page
-
-
-def test_login_rejects_and_limits(app, client, store):
-    add_user(store, "sun", "password-4", "staff")
-    app.config["LOGIN_MAX_FAILURES"] = 3
-    for _ in range(3):
-        assert client.post("/login", data={"username": "sun", "password": "wrong"}).status_code == 401
-    assert client.post("/login", data={"username": "sun", "password": "password-4"}).status_code == 429
-
-
-def test_login_ignores_foreign_next(client, store):
-    add_user(store, "qian", "password-5", "staff")
-    r = client.post("/login?next=//evil.example/x", data={"username": "qian", "password": "password-5"})
-    assert r.location == "/"
-
-
-def test_screen_with_viewer_token(client, tokens):
-    r = client.get(f"/screen?token={tokens['viewer']}")
-    assert r.status_code == 200
-    page = r.get_data(as_text=True)
-    assert 'id="visits-today"' in page and 'id="occupancy-hall"' in page
-    assert client.get("/screen?token=wrong").status_code == 302
-    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
-
-
-def test_secret_key_is_persisted_private(site, store):
-    first = create_app(site, store).config["SECRET_KEY"]
-    assert create_app(site, store).config["SECRET_KEY"] == first
-    mode = (site.data_dir / "secret_key").stat().st_mode
-    assert stat.S_IMODE(mode) == 0o600
-    configured = dataclasses.replace(site, server={**site.server, "secret_key": "from-the-site-file"})
-    assert create_app(configured, store).config["SECRET_KEY"] == "from-the-site-file"
-
-
-# --- live hub decoding (no broker) ------------------------------------------------------------
-
-
-def test_live_hub_decodes_room_state_and_device_status(site):
-    hub = LiveHub(site)
-    state = {"v": 1, "room": "hall", "occupancy": 3, "ts": "2026-11-28T02:00:00.000Z"}
-    assert hub.decode("footfall/dongsi/room/hall/state", json.dumps(state).encode()) == ("room", state)
-    kind, device = hub.decode("footfall/dongsi/device/door-main/status", b'{"v":1,"state":"offline"}')
-    assert kind == "device" and device["id"] == "door-main" and device["kind"] == "counter"
-    assert device["state"] == "offline"
-    assert hub.decode("footfall/other/room/hall/state", json.dumps(state).encode()) is None
-    assert hub.decode("footfall/dongsi/device/ghost/status", b'{"v":1,"state":"offline"}') is None
-    q = hub.subscribe()
-    hub._on_message(
-        type("M", (), {"topic": "footfall/dongsi/room/hall/state", "payload": json.dumps(state).encode()})
-    )
-    older = {**state, "occupancy": 1, "ts": "2026-11-28T01:00:00.000Z"}
-    hub._on_message(
-        type("M", (), {"topic": "footfall/dongsi/room/hall/state", "payload": json.dumps(older).encode()})
-    )
-    hub._on_message(type("M", (), {"topic": "footfall/dongsi/room/hall/state", "payload": b"not json"}))
-    assert q.get_nowait() == ("room", state) and q.empty()
-    assert hub.room_states()["hall"]["occupancy"] == 3
