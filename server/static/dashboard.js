@@ -58,7 +58,14 @@
     alertsBox.hidden = alerts.length === 0;
   }
 
-  F.connect(applyDevice, showAlerts);
+  // A counted crossing is a sign of life too (ingest stores last_seen with every event): refresh the device
+  // list soon after room changes, at most every 5 s, so a counting door never shows "never seen".
+  var refreshSoon = null;
+  function deviceActivity() {
+    if (refreshSoon === null) refreshSoon = setTimeout(function () { refreshSoon = null; refreshDevices(); }, 5000);
+  }
+
+  F.connect(applyDevice, showAlerts, deviceActivity);
   setInterval(refreshDevices, 30000);
 
   var dialog = document.getElementById("adjust-dialog");

@@ -103,11 +103,14 @@
     el.textContent = t("live." + state);
   }
 
-  function connect(onDevice, onAlerts) {
+  function connect(onDevice, onAlerts, onRoomChange) {
     var source = new EventSource(withToken("/api/v1/stream"));
     source.addEventListener("alerts", function (e) { if (onAlerts) onAlerts(JSON.parse(e.data).alerts); });
     source.addEventListener("open", function () { setStatus("connected"); });
-    source.addEventListener("room", function (e) { applyRoom(JSON.parse(e.data)); });
+    source.addEventListener("room", function (e) {
+      applyRoom(JSON.parse(e.data));
+      if (onRoomChange) onRoomChange();
+    });
     source.addEventListener("device", function (e) { if (onDevice) onDevice(JSON.parse(e.data)); });
     source.addEventListener("error", function () {
       setStatus("disconnected");
@@ -116,9 +119,9 @@
         fetch(withToken("/api/v1/rooms"), { credentials: "same-origin" })
           .then(function (r) {
             if (r.status === 401) window.location.reload();
-            else setTimeout(function () { connect(onDevice, onAlerts); }, 5000);
+            else setTimeout(function () { connect(onDevice, onAlerts, onRoomChange); }, 5000);
           })
-          .catch(function () { setTimeout(function () { connect(onDevice, onAlerts); }, 5000); });
+          .catch(function () { setTimeout(function () { connect(onDevice, onAlerts, onRoomChange); }, 5000); });
       }
     });
     return source;
