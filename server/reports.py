@@ -59,7 +59,8 @@ def compute_day(site: SiteConfig, conn: sqlite3.Connection, day: dt.date) -> Day
     """A day's figures from the raw events now stored (also used live for today)."""
     text = day.isoformat()
     cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: a district day is 600,000 rows, sqlite3.Row would double the cost
+    # Plain tuples: a district day is 600,000 rows, and sqlite3.Row would double the cost.
+    cursor.row_factory = None
     crossings = cursor.execute(
         "SELECT ts, device, direction, count FROM events WHERE day=? AND type='crossing'", (text,)
     ).fetchall()
