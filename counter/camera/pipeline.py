@@ -129,9 +129,13 @@ class CameraCounter:
 
     def _new_subtractor(self, fps: float):
         history = int(max(50, min(2000, self.config.history_s * fps)))
-        return cv2.createBackgroundSubtractorMOG2(
+        mog = cv2.createBackgroundSubtractorMOG2(
             history=history, varThreshold=self.config.var_threshold, detectShadows=True
         )
+        # Three Gaussians per pixel instead of five: an overhead view of a doorway has a floor and perhaps a
+        # door or a shadow, not five surfaces; ~10% faster, same counts on the synthetic clips and bus.avi.
+        mog.setNMixtures(3)
+        return mog
 
     def _kernels_for(self, ps: float) -> None:
         self._kernel_ps = ps
