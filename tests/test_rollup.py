@@ -12,14 +12,11 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from footfall.clock import format_ts
-from footfall.config import load_toml
-from footfall.site import site_from_dict
 from server import reports
 from server.occupancy import replay_day
 from server.reports import apply_retention, mark_dirty, rollup_pending
 from server.reports_cli import report as report_cli
 from server.rollup import rollup_day
-from server.store import SqliteStore
 from server.web import create_app
 from server.web.auth import create_token
 from tests.conftest import EXAMPLE_SITE
@@ -54,19 +51,6 @@ def insert(store, rows):
     with store.transaction() as tx:
         for r in rows:
             tx.insert_event(r)
-
-
-@pytest.fixture
-def site(tmp_path):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(tmp_path / "data")})
-
-
-@pytest.fixture
-def store(site):
-    s = SqliteStore(site.db_path)
-    yield s
-    s.close()
 
 
 def visit_rows(day=DAY, prefix="a"):

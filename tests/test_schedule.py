@@ -3,22 +3,17 @@ message, and attendance recounted when an item changes."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
 import pytest
 
-from footfall.config import load_toml
-from footfall.site import site_from_dict
 from kiosk.schedule import parse_schedule
 from server.reports import report, rollup_pending
 from server.schedule import ScheduleError, kiosk_payload, publish_schedule, validate
-from server.store import SqliteStore
 from server.web import create_app
 from server.web.auth import add_user, create_token
 from server.web.live import LocalHub
-from tests.conftest import EXAMPLE_SITE
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing
 TODAY = "2026-11-28"
@@ -38,19 +33,6 @@ class LinkedHub(LocalHub):
     def __init__(self):
         super().__init__()
         self.link = FakeLink()
-
-
-@pytest.fixture
-def site(tmp_path):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(tmp_path / "data")})
-
-
-@pytest.fixture
-def store(site):
-    s = SqliteStore(site.db_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

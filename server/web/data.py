@@ -11,8 +11,9 @@ from typing import Any
 
 from footfall.clock import format_ts, parse_ts
 from footfall.messages import PURPOSES
-from footfall.site import OUTDOORS, SiteConfig
+from footfall.site import SiteConfig
 from server import occupancy
+from server.rollup import entrance_direction
 from server.store import SqliteStore
 
 # Devices republish status at least every 60 s; two missed heartbeats plus slack mean it is gone.
@@ -58,23 +59,12 @@ def device_list(site: SiteConfig, stored: Iterable[dict[str, Any]], now: dt.date
     return out
 
 
-def entrance_devices(site: SiteConfig) -> dict[str, str]:
-    """Counters on doors to the outdoors -> the direction that means 'came in from outside'."""
-    out = {}
-    for device, door in site.doors_by_device.items():
-        if door.outside == OUTDOORS:
-            out[device] = "in"
-        elif door.inside == OUTDOORS:
-            out[device] = "out"
-    return out
-
-
 def visits(site: SiteConfig, crossings: Iterable[tuple[dt.datetime, str, str, int]]) -> int:
     """People who came into the building from outdoors (crossings of entrance doors only).
 
     Not the entries of the entrance rooms: those also count people coming back from an inner room.
     """
-    entering = entrance_devices(site)
+    entering = entrance_direction(site)
     return sum(count for _ts, device, direction, count in crossings if entering.get(device) == direction)
 
 
