@@ -47,6 +47,10 @@ def server_status(site: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{site}/server/status"
 
 
+def server_cmd(site: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}/{site}/server/cmd"
+
+
 def alerts(site: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{site}/alerts"
 
@@ -97,4 +101,6 @@ def parse(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
         return Topic(prefix, site, "alerts")
     if rest == ["server", "status"]:
         return Topic(prefix, site, "server-status")
+    if rest == ["server", "cmd"]:
+        return Topic(prefix, site, "server-cmd")
     raise ValidationError("unknown topic shape", "topic")

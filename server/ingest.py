@@ -7,6 +7,7 @@ loses nothing: the broker redelivers what was not acknowledged, and the unique (
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import queue
 import threading
@@ -196,6 +197,7 @@ class IngestService:
         self._stop = threading.Event()
         prefix = site.prefix
         self.server_topic = topics.server_status(site.id, prefix)
+        self.cmd_topic = topics.server_cmd(site.id, prefix)
         self.link = MqttLink(
             client_id or site.mqtt.get("client_id") or f"footfall-server-{site.id}-ingest",
             LinkSettings.from_config(site.mqtt),
@@ -203,6 +205,7 @@ class IngestService:
             subscriptions=[
                 (topics.all_device_events(site.id, prefix), 1),
                 (topics.all_device_status(site.id, prefix), 1),
+                (topics.server_cmd(site.id, prefix), 1),
             ],
             on_message=self._on_message,
             on_connect=self._on_connect,
@@ -256,7 +259,9 @@ class IngestService:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            changed = self.ingestor.process(batch)
+            commands = [item for item in batch if item.topic == self.cmd_topic]
+            changed = self.ingestor.process([item for item in batch if item.topic != self.cmd_topic])
+            changed += self._room_states_asked_for(commands, {state["room"] for state in changed})
             for item in batch:
                 if item.qos:
                     self.link.ack(item.mid, item.qos)
@@ -266,6 +271,22 @@ class IngestService:
                 self.ingestor.alerts_changed = False
                 publish_alerts(self.link, self.site, self.ingestor.store)
             self._check_day_boundary()
+
+    def _room_states_asked_for(self, commands: list[Incoming], published: set[str]) -> list[dict[str, Any]]:
+        """`republish-room` requests (the web process after a staff correction): read the rooms from the store."""
+        rooms = set()
+        for item in commands:
+            try:
+                command = json.loads(item.payload)
+                if command.get("cmd") == "republish-room" and command.get("room") in self.site.rooms_by_id:
+                    rooms.add(command["room"])
+            except (ValueError, AttributeError):
+                logger.warning("ignoring a malformed server command: %r", item.payload[:100])
+        rooms -= published
+        if not rooms:
+            return []
+        states = live_states(self.site, self.ingestor.store.rooms_live(), utcnow())
+        return [state for state in states if state["room"] in rooms]
 
     def _check_day_boundary(self) -> None:
         now = utcnow()

@@ -90,6 +90,8 @@ def server_acl(site_id: str, prefix: str = "footfall") -> list[str]:
         f"topic readwrite {base}/room/+/state",
         f"topic readwrite {base}/schedule",
         f"topic readwrite {base}/server/status",
+        f"topic readwrite {base}/server/cmd",
+        f"topic readwrite {base}/alerts",
     ]
 
 

@@ -61,9 +61,9 @@ def api(port: int, path: str, token: str):
         return json.loads(response.read())
 
 
-def make_token(site_file, env) -> str:
+def make_token(site_file, env, role: str = "viewer") -> str:
     out = subprocess.run(
-        ["footfall", "token", "create", "-c", str(site_file), "--role", "viewer"],
+        ["footfall", "token", "create", "-c", str(site_file), "--role", role],
         env=env,
         capture_output=True,
         text=True,
@@ -165,6 +165,27 @@ def test_mosquitto_pub_events_bad_input_and_duplicates(broker, site_file, procs,
         10,
     )
     assert web.alive()
+
+    # A staff correction through the API ends up as the broker's retained state (ingest republishes it).
+    staff = make_token(site_file, env, "staff")
+    body = json.dumps({"occupancy": 2, "reason": "counted by hand"}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{web_port}/api/v1/rooms/hall/adjust",
+        data=body,
+        headers={"Authorization": f"Bearer {staff}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert json.loads(response.read())["occupancy"] == 2
+
+    def retained_hall() -> dict:
+        out = subprocess.run(
+            [shutil.which("mosquitto_sub") or "mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-C", "1",
+             "-W", "5", "-t", "footfall/dongsi/room/hall/state"],
+            capture_output=True, timeout=10,
+        )  # fmt: skip
+        return json.loads(out.stdout)
+
+    wait_until(lambda: retained_hall()["occupancy"] == 2, 10, message="corrected state retained")
 
 
 def api_ready(port: int) -> bool:

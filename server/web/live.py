@@ -127,14 +127,16 @@ class LiveHub(LocalHub):
         self.link.stop()
 
     def publish_room_state(self, state: dict[str, Any]) -> None:
-        """Publish a room state retained (a staff correction) and pass it to this process's streams at once."""
+        """A staff correction: pass it to this process's streams at once, and ask ingest to republish the room.
+
+        Ingest is the only publisher of retained room state: it reads the room from the store in order with its
+        batches, so a correction and a crossing in the same instant cannot leave the older state retained.
+        """
         super().publish_room_state(state)
-        topic = topics.room_state(self.site.id, state["room"], self.site.prefix)
         if not self.connected:
-            logger.warning(
-                "MQTT link down: the state of %s waits in paho's queue for the link", state["room"]
-            )
-        self.link.publish(topic, encode_json(state), qos=1, retain=True)
+            logger.warning("MQTT link down: the republish of %s waits in paho's queue", state["room"])
+        command = {"v": 1, "cmd": "republish-room", "room": state["room"]}
+        self.link.publish(topics.server_cmd(self.site.id, self.site.prefix), encode_json(command), qos=1)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish on the web process's link (QoS 1); waits in paho's queue while the link is down."""
