@@ -7,18 +7,12 @@ import sys
 
 import click
 
+from footfall.cli_common import SITE_OPTION, load_site_or_exit
 from footfall.errors import ConfigError, FootfallError
 
 logger = logging.getLogger(__name__)
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The TOML configuration file.",
-)
+CONFIG_OPTION = SITE_OPTION  # the site file; counter and kiosk commands take their own -c
 
 
 def setup_logging(verbose: bool) -> None:
@@ -27,15 +21,6 @@ def setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-def load_site_or_exit(path: str):
-    from footfall.site import load_site
-
-    try:
-        return load_site(path)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
 
 
 class FootfallGroup(click.Group):

@@ -8,25 +8,10 @@ from __future__ import annotations
 
 import click
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The site file (site.toml).",
-)
+from footfall.cli_common import SITE_OPTION as CONFIG_OPTION
+from footfall.cli_common import load_site_or_exit as _site
+
 ROLE_CHOICE = click.Choice(["viewer", "staff", "admin"])
-
-
-def _site(path: str):
-    from footfall.errors import ConfigError
-    from footfall.site import load_site
-
-    try:
-        return load_site(path)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
 
 
 def _store(site):

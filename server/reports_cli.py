@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import click
 
-CONFIG = click.option(
-    "-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="The site file."
-)
+from footfall.cli_common import SITE_OPTION, load_site_or_exit
+
+CONFIG = SITE_OPTION
 CSV = click.option(
     "--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the tables to this CSV."
 )
@@ -25,7 +25,6 @@ def report() -> None:
 
 
 def _run(kind: str, config_path: str, value: str | None, csv_path, xlsx_path, lang) -> None:
-    from footfall.cli import load_site_or_exit
     from footfall.clock import utcnow
     from server import reports
     from server.rooms import today
