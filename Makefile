@@ -1,20 +1,35 @@
-# The two commands of the README. Both install what they need first (pip install -e '.[test]').
+# The two commands of the README. Each makes and uses the project's own venv (.venv), so neither needs an
+# activated venv nor writes into Debian's externally managed Python.
 PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install demo test lint bench
+# What the tests need from Debian: a real broker, a browser with CJK fonts, PostgreSQL, ffmpeg for the RTSP test.
+SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients chromium fonts-noto-cjk systemd logrotate openssl \
+	postgresql ffmpeg
 
-install:
-	$(PYTHON) -m pip install -q -e '.[test]'
+.PHONY: install system demo test lint bench
 
-demo: install
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+system:
+	@sh tests/system-packages.sh $(SYSTEM_PACKAGES)
+
+demo: $(VENV)/.installed
 	footfall demo
 
 lint: install
-	ruff check .
-	ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-test: lint
-	$(PYTHON) -m pytest -q
+test: system lint
+	$(PY) -m pytest -q
 
 bench: install
-	for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

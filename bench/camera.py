@@ -42,7 +42,7 @@ def load_frames() -> tuple[str, list[np.ndarray]]:
 
 
 def time_pipeline(frames: list[np.ndarray], passes: int) -> tuple[float, int]:
-    from counter.camera.pipeline import CameraCounter
+    from footfall.counter.camera.pipeline import CameraCounter
 
     crossings = 0
     start = time.perf_counter()

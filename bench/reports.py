@@ -22,12 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from footfall.server.reports import rollup_pending  # noqa: E402
+from footfall.server.schedule import create_item  # noqa: E402
+from footfall.server.store import SqliteStore  # noqa: E402
+
 from footfall.clock import format_ts, local_day, parse_ts  # noqa: E402
 from footfall.config import load_toml  # noqa: E402
 from footfall.site import site_from_dict  # noqa: E402
-from server.reports import rollup_pending  # noqa: E402
-from server.schedule import create_item  # noqa: E402
-from server.store import SqliteStore  # noqa: E402
 
 COLS = ("device", "id", "seq", "type", "ts", "device_ts", "received_at", "day", "clock_flag", "door", "direction",
         "count", "purpose", "adults", "children", "activity", "member", "room")  # fmt: skip
@@ -81,8 +82,8 @@ def center_year(tmp: Path) -> None:
     rollup_pending(site, store, now)
     print(f"center_year_rollup_s: {time.perf_counter() - start:.3f}")
     print(f"center_year_events: {len(rows)}")
-    from server.web import create_app
-    from server.web.auth import create_token
+    from footfall.server.web import create_app
+    from footfall.server.web.auth import create_token
 
     app = create_app(site, store, None, {"FOOTFALL_NOW": lambda: now})
     token = create_token(store, "viewer", "bench")

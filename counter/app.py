@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from counter.beam import BeamDetector, BeamTimings
-from counter.config import CounterConfig, edge_settings
+from footfall.counter.beam import BeamDetector, BeamTimings
+from footfall.counter.config import CounterConfig, edge_settings
+
 from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing
 
@@ -25,7 +26,7 @@ class CounterApp:
     """A break-beam counter. `pin_factory` is gpiozero's (None on a Pi; MockFactory in tests and simulation)."""
 
     def __init__(self, config: CounterConfig, pin_factory=None, clock: Callable[[], float] = time.monotonic):
-        from counter.sensors import BeamSensors, StatusLed
+        from footfall.counter.sensors import BeamSensors, StatusLed
 
         self.config = config
         beam = config.beam

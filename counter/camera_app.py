@@ -8,7 +8,8 @@ import threading
 import time
 from functools import partial
 
-from counter.config import CounterConfig, edge_settings
+from footfall.counter.config import CounterConfig, edge_settings
+
 from footfall import sdnotify
 from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing
@@ -19,9 +20,9 @@ logger = logging.getLogger(__name__)
 
 class CameraCounterApp:
     def __init__(self, config: CounterConfig, source=None):
-        from counter.camera.health import CameraHealth
-        from counter.camera.pipeline import CameraCounter
-        from counter.camera.sources import open_source
+        from footfall.counter.camera.health import CameraHealth
+        from footfall.counter.camera.pipeline import CameraCounter
+        from footfall.counter.camera.sources import open_source
 
         self.config = config
         cam = config.camera

@@ -35,12 +35,12 @@ def counter(
         return
     if config_path is None:
         raise click.UsageError("give the counter's configuration with -c counter.toml")
-    from counter.config import load_counter_config
-    from counter.run import run_counter
+    from footfall.counter.config import load_counter_config
+    from footfall.counter.run import run_counter
 
     config = load_counter_config(config_path)
     if config.device["sensor"] == "camera":
-        from counter.camera_app import run_camera_counter
+        from footfall.counter.camera_app import run_camera_counter
 
         ctx.exit(run_camera_counter(config))
     if fast and count is None:
@@ -49,7 +49,7 @@ def counter(
 
 
 def _add_camera_commands() -> None:
-    from counter.camera.cli import evaluate, snapshot
+    from footfall.counter.camera.cli import evaluate, snapshot
 
     counter.add_command(evaluate)
     counter.add_command(snapshot)

@@ -7,8 +7,9 @@ import random
 import threading
 import time
 
-from counter.app import CounterApp
-from counter.config import CounterConfig
+from footfall.counter.app import CounterApp
+from footfall.counter.config import CounterConfig
+
 from footfall import sdnotify
 from footfall.signals import wait_for_signal
 
@@ -42,7 +43,7 @@ def simulate_visitors(
     With `clock` (fast mode) the edges are applied at once and the detector's clock follows them; otherwise each
     passage is replayed in real time so the detector sees real timings.
     """
-    from counter.simulate import VisitorModel, drive_pins
+    from footfall.counter.simulate import VisitorModel, drive_pins
 
     beam = app.config.beam
     pin_a, pin_b = factory.pin(beam["pin_a"]), factory.pin(beam["pin_b"])

@@ -15,9 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from footfall.counter.beam import BeamDetector, Crossing, Health
 from gpiozero import LED, DigitalInputDevice
-
-from counter.beam import BeamDetector, Crossing, Health
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib.metadata import entry_points
 
 import click
 
@@ -11,8 +12,6 @@ from footfall.cli_common import SITE_OPTION, load_site_or_exit
 from footfall.errors import ConfigError, FootfallError
 
 logger = logging.getLogger(__name__)
-
-CONFIG_OPTION = SITE_OPTION  # the site file; counter and kiosk commands take their own -c
 
 
 def setup_logging(verbose: bool) -> None:
@@ -33,6 +32,20 @@ class FootfallGroup(click.Group):
             raise click.ClickException(f"configuration error: {exc}") from None
         except FootfallError as exc:
             raise click.ClickException(str(exc)) from None
+        except ModuleNotFoundError as exc:
+            raise click.ClickException(missing_extra_message(exc, ctx.invoked_subcommand)) from None
+
+
+def missing_extra_message(exc: ModuleNotFoundError, command: str | None) -> str:
+    """One line naming the extra that brings the missing module, for a box installed without it."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module) or EXTRA_OF_COMMAND.get(command or "", "all")
+    return f"`footfall {command}` needs {module}, which is not installed: pip install 'footfall[{extra}]'"
+
+
+# Modules that only one extra brings, then the extra of each command's app (pyproject.toml).
+EXTRA_OF_MODULE = {"cv2": "camera", "numpy": "camera", "picamera2": "picamera", "amqtt": "demo"}
+EXTRA_OF_COMMAND = {"counter": "beam", "kiosk": "kiosk", "demo": "demo", "demo-center": "demo"}
 
 
 @click.group(cls=FootfallGroup)
@@ -43,106 +56,8 @@ def main(verbose: bool) -> None:
     setup_logging(verbose)
 
 
-@main.command()
-@CONFIG_OPTION
-@click.option(
-    "--only",
-    type=click.Choice(["ingest", "web"]),
-    default=None,
-    help="Run one part (as two systemd units do).",
-)
-def server(config_path: str, only: str | None) -> None:
-    """Run the central server: ingest (MQTT -> store -> room state) and web (dashboard, API)."""
-    site = load_site_or_exit(config_path)
-    if only == "ingest":
-        from server.process import run_ingest
-
-        run_ingest(site)
-    elif only == "web":
-        from server.web.serve import main_web
-
-        main_web(site)
-    else:
-        from server.process import run_both
-
-        sys.exit(run_both(config_path))
-
-
-@main.group()
-def token() -> None:
-    """Manage API tokens."""
-
-
-@token.command("create")
-@CONFIG_OPTION
-@click.option("--role", type=click.Choice(["viewer", "staff", "admin"]), required=True)
-@click.option("--label", default="", help="What the token is for (e.g. lobby screen).")
-def token_create(config_path: str, role: str, label: str) -> None:
-    """Create a bearer token and print it once (only its hash is stored)."""
-    site = load_site_or_exit(config_path)
-    from server.store import SqliteStore
-    from server.web.auth import create_token
-
-    click.echo(create_token(SqliteStore(site.db_path), role, label or role))
-
-
-@main.command()
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=1),
-    default=60.0,
-    show_default=True,
-    help="How many times faster than real time the simulated day runs.",
-)
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Web port (default: a free one).")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Keep the demo's data here (default: a temporary folder, removed at exit).",
-)
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated day.")
-@click.option(
-    "--broker",
-    "broker_kind",
-    type=click.Choice(["mosquitto", "amqtt"]),
-    default=None,
-    help="Which broker to start (default: Mosquitto if installed, else the embedded amqtt).",
-)
-def demo(speed: float, port: int | None, data_dir: str | None, seed: int, broker_kind: str | None) -> None:
-    """Run a whole center on this machine: broker, server, simulated door counters and a kiosk."""
-    from footfall.demo import run_demo
-
-    sys.exit(run_demo(data_dir, speed, port, seed, broker_kind))
-
-
-@main.command("demo-center", hidden=True)
-@CONFIG_OPTION
-@click.option("--speed", type=float, default=60.0)
-@click.option("--seed", type=int, default=1)
-@click.option("--data-dir", type=click.Path(file_okay=False), required=True)
-@click.option("--kiosk-url", default=None, help="Check in through this running kiosk app.")
-def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_url: str | None) -> None:
-    """The simulated devices of `footfall demo` (one process for all doors and the kiosk)."""
-    import threading
-    from pathlib import Path
-
-    from counter.center_sim import run_center
-    from footfall.signals import wait_for_signal
-
-    site = load_site_or_exit(config_path)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_center, args=(site, Path(data_dir), speed, seed, stop, site.mqtt["port"])
-    )
-    worker.start()
-    wait_for_signal(stop)
-    stop.set()
-    worker.join(20)
-
-
 @main.command("check-config")
-@CONFIG_OPTION
+@SITE_OPTION
 def check_config(config_path: str) -> None:
     """Validate a site file and print what it describes."""
     site = load_site_or_exit(config_path)
@@ -152,20 +67,20 @@ def check_config(config_path: str) -> None:
 
 
 # --- commands that live with their apps ---------------------------------------------------------------
-# Each module below imports only click at its top; its commands import their app lazily. One line each.
-from counter.cli import counter as counter_command  # noqa: E402
+# Each app registers its commands under the `footfall.commands` entry-point group (pyproject.toml), so this
+# ground floor never imports an app. A command module imports only click at its top.
+def add_app_commands(group: click.Group) -> None:
+    for entry in entry_points(group="footfall.commands"):
+        try:
+            loaded = entry.load()
+        except ImportError as exc:  # an app whose extra is not installed: list nothing rather than crash
+            logger.debug("command %s not available: %s", entry.name, exc)
+            continue
+        for command in loaded if isinstance(loaded, list | tuple) else (loaded,):
+            group.add_command(command)
 
-main.add_command(counter_command)
-from kiosk.cli import kiosk as kiosk_command  # noqa: E402
 
-main.add_command(kiosk_command)
-from server.reports_cli import report  # noqa: E402
-
-main.add_command(report)
-from server.admin_cli import COMMANDS as admin_commands  # noqa: E402 - device, user, backup, restore
-
-for admin_command in admin_commands:
-    main.add_command(admin_command)
+add_app_commands(main)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ import click
 @click.pass_context
 def kiosk(ctx: click.Context, config_path: str) -> None:
     """Run the check-in kiosk: the local touch UI (for Chromium in kiosk mode) and its outbox to MQTT."""
+    from footfall.kiosk.config import load_kiosk_config
+    from footfall.kiosk.main import run
+
     from footfall.errors import ConfigError
-    from kiosk.config import load_kiosk_config
-    from kiosk.main import run
 
     try:
         load_kiosk_config(

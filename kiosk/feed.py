@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from footfall.kiosk.config import KioskConfig
+from footfall.kiosk.local import LocalState
+
 from footfall import topics
 from footfall.link import LinkSettings, MqttLink
-from kiosk.config import KioskConfig
-from kiosk.local import LocalState
 
 logger = logging.getLogger(__name__)
 

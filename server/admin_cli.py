@@ -15,7 +15,7 @@ ROLE_CHOICE = click.Choice(["viewer", "staff", "admin"])
 
 
 def _store(site):
-    from server.store import SqliteStore
+    from footfall.server.store import SqliteStore
 
     return SqliteStore(site.db_path)
 
@@ -30,7 +30,7 @@ def _cli_actor() -> str:
 
 
 def _audit(site, action: str, target: str, **detail) -> None:
-    from server import audit
+    from footfall.server import audit
 
     store = _store(site)
     try:
@@ -63,7 +63,7 @@ def device_add(
     config_path: str, device_id: str, broker_host: str | None, port: int | None, tls: bool, ca_file: str
 ) -> None:
     """Register DEVICE_ID (or give it a new password): writes its config file to copy to the Pi."""
-    from server.mqtt_accounts import AccountError, MqttAccounts, device_snippet
+    from footfall.server.mqtt_accounts import AccountError, MqttAccounts, device_snippet
 
     site = _site(config_path)
     accounts = MqttAccounts(site)
@@ -103,7 +103,7 @@ def device_add(
 @click.argument("device_id")
 def device_remove(config_path: str, device_id: str) -> None:
     """Revoke DEVICE_ID: its MQTT account and config file are deleted."""
-    from server.mqtt_accounts import MqttAccounts
+    from footfall.server.mqtt_accounts import MqttAccounts
 
     site = _site(config_path)
     if not MqttAccounts(site).remove_device(device_id):
@@ -117,7 +117,7 @@ def device_remove(config_path: str, device_id: str) -> None:
 @CONFIG_OPTION
 def device_list(config_path: str) -> None:
     """List the site file's devices and whether each is registered."""
-    from server.mqtt_accounts import MqttAccounts
+    from footfall.server.mqtt_accounts import MqttAccounts
 
     site = _site(config_path)
     accounts = MqttAccounts(site)
@@ -138,7 +138,7 @@ def device_list(config_path: str) -> None:
 @CONFIG_OPTION
 def device_server(config_path: str) -> None:
     """Print the server's MQTT credentials for site.toml [mqtt] (creating the account if needed)."""
-    from server.mqtt_accounts import MqttAccounts
+    from footfall.server.mqtt_accounts import MqttAccounts
 
     site = _site(config_path)
     creds, created = MqttAccounts(site).ensure_server()
@@ -156,7 +156,7 @@ def user() -> None:
 
 
 def _save_user(config_path: str, username: str, password: str, role: str | None, action: str) -> None:
-    from server.web.auth import add_user
+    from footfall.server.web.auth import add_user
 
     site = _site(config_path)
     store = _store(site)
@@ -374,7 +374,7 @@ def restore_store(src, db_path, force: bool = False):
     for suffix in ("-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     os.replace(incoming, db_path)
-    from server.store import SqliteStore
+    from footfall.server.store import SqliteStore
 
     SqliteStore(db_path).close()  # applies newer migrations to a backup made by an older version
     return kept

@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_ingest(site: SiteConfig) -> None:
-    from server.ingest import IngestService
-    from server.store import SqliteStore
+    from footfall.server.ingest import IngestService
+    from footfall.server.store import SqliteStore
 
     store = SqliteStore(site.db_path)
     service = IngestService(site, store).start()

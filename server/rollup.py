@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from footfall.server.occupancy import moves
+
 from footfall.clock import UTC, day_bounds, format_ts
 from footfall.messages import PURPOSES
 from footfall.site import OUTDOORS, SiteConfig
-from server.occupancy import moves
 
 HOURS = 24
 # Door entries counted beside an activity's check-ins: from this many minutes before its start to its end.

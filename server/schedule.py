@@ -12,13 +12,14 @@ import re
 import secrets
 from typing import Any
 
+from footfall.server.reports import mark_dirty, schedule_between
+from footfall.server.rollup import KINDS
+from footfall.server.store import SqliteStore
+
 from footfall import topics
 from footfall.clock import format_ts, local_day
 from footfall.messages import VERSION, encode_json
 from footfall.site import SiteConfig
-from server.reports import mark_dirty, schedule_between
-from server.rollup import KINDS
-from server.store import SqliteStore
 
 logger = logging.getLogger(__name__)
 

@@ -109,7 +109,7 @@ def crossings(walkers: list[Walker], n_frames: int, line_y: float = H / 2) -> li
 
 def run_counter(frames: list[np.ndarray], line=(0, H / 2, W - 1, H / 2), fps: float = 15.0, **kw):
     """Run a CameraCounter over ``frames``; returns the list of CameraCrossing."""
-    from counter.camera.pipeline import CameraCounter
+    from footfall.counter.camera.pipeline import CameraCounter
 
     counter = CameraCounter(line, frame_size=(frames[0].shape[1], frames[0].shape[0]), **kw)
     found = []

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from footfall.broker import LocalBroker
+from footfall.demo.broker import LocalBroker
 
 # The web tests' fixtures (site, store, hub, app, client, tokens), shared by test_web_api and test_web_pages.
 pytest_plugins = ["tests.webkit"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from footfall.server.ingest import Incoming, Ingestor
+from footfall.server.store import SqliteStore
+from footfall.server.web import create_app
+from footfall.server.web.auth import add_user, create_token
+
 from footfall.messages import Help
 from footfall.site import load_site
-from server.ingest import Incoming, Ingestor
-from server.store import SqliteStore
-from server.web import create_app
-from server.web.auth import add_user, create_token
 from tests.conftest import EXAMPLE_SITE
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from counter.beam import BeamDetector, BeamTimings, Crossing
-from counter.simulate import Edge, VisitorModel, day_schedule, expected_counts
+from footfall.counter.beam import BeamDetector, BeamTimings, Crossing
+from footfall.counter.simulate import Edge, VisitorModel, day_schedule, expected_counts
 
 SETTLE = 1.0  # a tick this long after the last edge commits anything pending
 

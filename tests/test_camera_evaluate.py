@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from counter.camera.cli import evaluate, snapshot
-from counter.camera.evaluate import (
+from footfall.counter.camera.cli import evaluate, snapshot
+from footfall.counter.camera.evaluate import (
     Crossing,
     CrossingFileError,
     format_crossings,

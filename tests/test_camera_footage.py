@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="shared footage fold
 
 @pytest.fixture(scope="module")
 def bus_result():
-    from counter.camera.evaluate import evaluate_video, read_crossings, score
+    from footfall.counter.camera.evaluate import evaluate_video, read_crossings, score
 
     truth = read_crossings(BUS / "bus_crossings.csv")
     detected = evaluate_video(BUS / "bus.avi", (0, 120, 319, 120))

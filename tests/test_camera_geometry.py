@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from counter.camera.geometry import BandSide, CountingLine, parse_line
-from counter.camera.health import CameraHealth
-from counter.camera.tracker import Blob, Tracker
+from footfall.counter.camera.geometry import BandSide, CountingLine, parse_line
+from footfall.counter.camera.health import CameraHealth
+from footfall.counter.camera.tracker import Blob, Tracker
 
 
 def test_horizontal_line_directions_and_sides():

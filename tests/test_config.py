@@ -96,7 +96,7 @@ def test_bad_config_exits_non_zero_naming_file_and_key(tmp_path):
 
 
 def test_counter_config_errors(tmp_path):
-    from counter.config import load_counter_config
+    from footfall.counter.config import load_counter_config
 
     path = tmp_path / "counter.toml"
     path.write_text('[device]\nid = "door-main"\nsite = "s"\nsensor = "camera"\n')

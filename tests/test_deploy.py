@@ -14,11 +14,11 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
+from footfall.demo.broker import LocalBroker, free_port, wait_for_port
+from footfall.server.mqtt_accounts import MqttAccounts
 from paho.mqtt.enums import CallbackAPIVersion
 
-from footfall.broker import LocalBroker, free_port, wait_for_port
 from footfall.site import load_site
-from server.mqtt_accounts import MqttAccounts
 from tests.conftest import EXAMPLE_SITE, ROOT
 
 DEPLOY = ROOT / "deploy"

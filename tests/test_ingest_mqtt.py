@@ -6,11 +6,12 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import sys
 import urllib.request
 
 import pytest
+from footfall.demo.broker import free_port
 
-from footfall.broker import free_port
 from footfall.clock import format_ts, utcnow
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
@@ -63,7 +64,7 @@ def api(port: int, path: str, token: str):
 
 def make_token(site_file, env, role: str = "viewer") -> str:
     out = subprocess.run(
-        ["footfall", "token", "create", "-c", str(site_file), "--role", role],
+        [sys.executable, "-m", "footfall.cli", "token", "create", "-c", str(site_file), "--role", role],
         env=env,
         capture_output=True,
         text=True,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from footfall.server.occupancy import RoomCounts, apply, current, moves, replay_day, set_occupancy
+
 from footfall.clock import day_bounds, local_day
 from footfall.site import Door
-from server.occupancy import RoomCounts, apply, current, moves, replay_day, set_occupancy
 
 DAY = dt.date(2026, 11, 28)
 T0 = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)

@@ -9,15 +9,15 @@ import shutil
 import threading
 
 import pytest
+from footfall.server.reports import report, rollup_pending
+from footfall.server.schedule import create_item
+from footfall.server.store import SqliteStore
+from footfall.server.web import create_app
+from footfall.server.web.auth import add_user
 from werkzeug.serving import make_server
 
 from footfall.config import load_toml
 from footfall.site import site_from_dict
-from server.reports import report, rollup_pending
-from server.schedule import create_item
-from server.store import SqliteStore
-from server.web import create_app
-from server.web.auth import add_user
 from tests.conftest import ARTIFACTS, EXAMPLE_SITE
 from tests.yearsim import YEAR, deliveries, feed, generate
 

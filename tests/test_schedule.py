@@ -7,13 +7,12 @@ import datetime as dt
 import json
 
 import pytest
-
-from kiosk.schedule import parse_schedule
-from server.reports import report, rollup_pending
-from server.schedule import ScheduleError, kiosk_payload, publish_schedule, validate
-from server.web import create_app
-from server.web.auth import add_user, create_token
-from server.web.live import LocalHub
+from footfall.kiosk.schedule import parse_schedule
+from footfall.server.reports import report, rollup_pending
+from footfall.server.schedule import ScheduleError, kiosk_payload, publish_schedule, validate
+from footfall.server.web import create_app
+from footfall.server.web.auth import add_user, create_token
+from footfall.server.web.live import LocalHub
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing
 TODAY = "2026-11-28"

@@ -10,12 +10,12 @@ import string
 from pathlib import Path
 
 import pytest
+from footfall.server.store import SqliteStore
+from footfall.server.web import create_app
+from footfall.server.web.auth import add_user, create_token
 
 from footfall.config import load_toml
 from footfall.site import site_from_dict
-from server.store import SqliteStore
-from server.web import create_app
-from server.web.auth import add_user, create_token
 from tests.conftest import EXAMPLE_SITE
 
 SERVER = Path(__file__).resolve().parents[1] / "server"

@@ -6,9 +6,9 @@ import dataclasses
 import json
 import stat
 
-from server.web import create_app
-from server.web.auth import add_user
-from server.web.live import LiveHub
+from footfall.server.web import create_app
+from footfall.server.web.auth import add_user
+from footfall.server.web.live import LiveHub
 
 # --- pages and sessions -------------------------------------------------------------------------
 

@@ -12,16 +12,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from footfall.server import audit
+from footfall.server.ingest import Incoming, Ingestor
+from footfall.server.store import SqliteStore
+from footfall.server.web import create_app
+from footfall.server.web.auth import ROLES, add_user, create_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from footfall.config import load_toml
 from footfall.site import site_from_dict
-from server import audit
-from server.ingest import Incoming, Ingestor
-from server.store import SqliteStore
-from server.web import create_app
-from server.web.auth import ROLES, add_user, create_token
 from tests.conftest import EXAMPLE_SITE
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)

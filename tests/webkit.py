@@ -6,14 +6,14 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from footfall.server.store import SqliteStore
+from footfall.server.web import create_app
+from footfall.server.web.auth import create_token
+from footfall.server.web.live import LocalHub
 
 from footfall.clock import format_ts
 from footfall.config import load_toml
 from footfall.site import site_from_dict
-from server.store import SqliteStore
-from server.web import create_app
-from server.web.auth import create_token
-from server.web.live import LocalHub
 from tests.conftest import EXAMPLE_SITE
 
 # 10:00 in Beijing; the example site's business day starts at 04:00.

@@ -15,11 +15,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from footfall.server.ingest import Incoming
+
 from footfall import topics
 from footfall.clock import format_ts
 from footfall.messages import Checkin, Crossing
 from footfall.site import SiteConfig
-from server.ingest import Incoming
 
 H = 3_600_000  # ms
 M = 60_000
@@ -335,8 +336,8 @@ def deliveries(
 def feed(site, store, delivered, batch: int = 5000, rollup: bool = True) -> int:
     """Through `Ingestor.process` in batches, as production does, with `rollup_pending` after every batch;
     returns how many days were (re)counted."""
-    from server.ingest import Ingestor
-    from server.reports import rollup_pending
+    from footfall.server.ingest import Ingestor
+    from footfall.server.reports import rollup_pending
 
     ingestor = Ingestor(site, store)
     counted = 0

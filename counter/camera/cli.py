@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 def _parse_line(ctx, param, value):
     if value is None:
         return None
-    from counter.camera.geometry import parse_line
+    from footfall.counter.camera.geometry import parse_line
 
     try:
         return parse_line(value)
@@ -62,7 +62,7 @@ def evaluate(video, line, truth, person_size, process_width):
     With --truth, also print per-direction precision, recall, F1 and count error on standard error
     (a detection matches a reference crossing of the same direction within 10 frames).
     """
-    from counter.camera.evaluate import (
+    from footfall.counter.camera.evaluate import (
         CrossingFileError,
         evaluate_video,
         format_crossings,
@@ -70,7 +70,7 @@ def evaluate(video, line, truth, person_size, process_width):
         read_crossings,
         score,
     )
-    from counter.camera.sources import SourceError
+    from footfall.counter.camera.sources import SourceError
 
     reference = None
     if truth is not None:
@@ -110,10 +110,10 @@ def snapshot(source, line, out, frames, in_side, person_size, mask, process_widt
 
     This is the only command that writes camera pixels to disk; the counter itself never does.
     """
-    from counter.camera.geometry import CountingLine
-    from counter.camera.pipeline import CameraCounter
-    from counter.camera.snapshot import SnapshotError, check_output, render
-    from counter.camera.sources import SourceError, open_source
+    from footfall.counter.camera.geometry import CountingLine
+    from footfall.counter.camera.pipeline import CameraCounter
+    from footfall.counter.camera.snapshot import SnapshotError, check_output, render
+    from footfall.counter.camera.sources import SourceError, open_source
 
     try:
         check_output(out)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from counter.camera.geometry import DOWN, L2R, R2L, UP
+from footfall.counter.camera.geometry import DOWN, L2R, R2L, UP
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,8 @@ def evaluate_video(
     process_width: int = 320,
 ) -> list[Crossing]:
     """Detect crossings in a video file. Raises counter.camera.sources.SourceError when it cannot be read."""
-    from counter.camera.pipeline import CameraCounter
-    from counter.camera.sources import SourceError, VideoSource
+    from footfall.counter.camera.pipeline import CameraCounter
+    from footfall.counter.camera.sources import SourceError, VideoSource
 
     decoded = 0
 

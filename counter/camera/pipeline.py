@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from counter.camera.geometry import IN, OUT, CountingLine
-from counter.camera.tracker import Blob, Tracker, TrackerConfig
+from footfall.counter.camera.geometry import IN, OUT, CountingLine
+from footfall.counter.camera.tracker import Blob, Tracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from counter.camera.geometry import IN, OUT
-from counter.camera.pipeline import CameraCounter
-from counter.camera.sources import FrameSource
+from footfall.counter.camera.geometry import IN, OUT
+from footfall.counter.camera.pipeline import CameraCounter
+from footfall.counter.camera.sources import FrameSource
 
 logger = logging.getLogger(__name__)
 

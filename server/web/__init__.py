@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from footfall.server.store import SqliteStore
 
 from footfall.clock import utcnow
 from footfall.site import SiteConfig
-from server.store import SqliteStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,9 @@ def create_app(
     site: SiteConfig, store: SqliteStore | None = None, live=None, test_config: dict | None = None
 ) -> Flask:
     """Build the web app. `live=None` means no MQTT: changes fan out to this process's streams only."""
-    from server import audit
-    from server.web import alerts, api, auth, dashboard, i18n, reports, security
-    from server.web.live import LocalHub
+    from footfall.server import audit
+    from footfall.server.web import alerts, api, auth, dashboard, i18n, reports, security
+    from footfall.server.web.live import LocalHub
 
     app = Flask(
         __name__,

@@ -7,14 +7,14 @@ import logging
 
 from flask import Blueprint, Flask, jsonify
 from flask_login import current_user
+from footfall.server import audit
+from footfall.server.ingest import alerts_payload
+from footfall.server.web import web
+from footfall.server.web.api import ApiError
+from footfall.server.web.auth import require
 
 from footfall import topics
 from footfall.messages import encode_json
-from server import audit
-from server.ingest import alerts_payload
-from server.web import web
-from server.web.api import ApiError
-from server.web.auth import require
 
 logger = logging.getLogger(__name__)
 

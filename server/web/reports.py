@@ -9,13 +9,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from footfall.server import reports
+from footfall.server.rooms import today
+from footfall.server.web import web
+from footfall.server.web.auth import ApiError, require, require_page
+from footfall.server.web.i18n import current_lang, room_name, translate
 from markupsafe import Markup, escape
-
-from server import reports
-from server.rooms import today
-from server.web import web
-from server.web.auth import ApiError, require, require_page
-from server.web.i18n import current_lang, room_name, translate
 
 bp = Blueprint("reports", __name__)
 PARAM = {"daily": "date", "weekly": "date", "monthly": "month", "annual": "year"}
@@ -207,7 +206,7 @@ def heatmap(rows: list[tuple[str, list[int]]], title: str) -> Markup:
 
 
 def init_app(app: Flask) -> None:
-    from server.web import schedule_page
+    from footfall.server.web import schedule_page
 
     app.register_blueprint(bp)
     schedule_page.init_app(app)

@@ -12,12 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-
-from server import schedule
-from server.rollup import KINDS
-from server.rooms import today
-from server.web import web
-from server.web.auth import ApiError, require, require_page
+from footfall.server import schedule
+from footfall.server.rollup import KINDS
+from footfall.server.rooms import today
+from footfall.server.web import web
+from footfall.server.web.auth import ApiError, require, require_page
 
 logger = logging.getLogger(__name__)
 

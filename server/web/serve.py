@@ -13,8 +13,9 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from footfall.server.store import SqliteStore
+
     from footfall.site import SiteConfig
-    from server.store import SqliteStore
 
 from footfall import sdnotify
 
@@ -42,10 +43,9 @@ def serve(
     import signal
 
     import gevent
+    from footfall.server.web import create_app
+    from footfall.server.web.live import LiveHub, LocalHub
     from gevent.pywsgi import WSGIServer
-
-    from server.web import create_app
-    from server.web.live import LiveHub, LocalHub
 
     default_host, default_port = site.listen
     host = host or default_host

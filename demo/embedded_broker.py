@@ -1,4 +1,4 @@
-"""`python -m footfall.embedded_broker --port N`: the amqtt broker, for machines without Mosquitto."""
+"""`python -m footfall.demo.embedded_broker --port N`: the amqtt broker, for machines without Mosquitto."""
 
 from __future__ import annotations
 

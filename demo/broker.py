@@ -73,7 +73,7 @@ class LocalBroker:
             conf.write_text(self.config_text())
             cmd = [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
         else:
-            cmd = [sys.executable, "-m", "footfall.embedded_broker", "--port", str(self.port)]
+            cmd = [sys.executable, "-m", "footfall.demo.embedded_broker", "--port", str(self.port)]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         if not wait_for_port(self.port, timeout):
             self.stop()

@@ -15,7 +15,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from footfall.broker import LocalBroker, free_port, wait_for_port
+from footfall.demo.broker import LocalBroker, free_port, wait_for_port
+
 from footfall.signals import stop_children
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,56 @@
+"""`footfall server` and `footfall token`: registered through the `footfall.commands` entry points.
+
+Only click and the shared core are imported here; the server itself is imported inside each command, so a box
+without the `[server]` extra still lists these commands and says which extra to install.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from footfall.cli_common import SITE_OPTION, load_site_or_exit
+
+
+@click.command("server")
+@SITE_OPTION
+@click.option(
+    "--only",
+    type=click.Choice(["ingest", "web"]),
+    default=None,
+    help="Run one part (as two systemd units do).",
+)
+def server(config_path: str, only: str | None) -> None:
+    """Run the central server: ingest (MQTT -> store -> room state) and web (dashboard, API)."""
+    site = load_site_or_exit(config_path)
+    if only == "ingest":
+        from footfall.server.process import run_ingest
+
+        run_ingest(site)
+    elif only == "web":
+        from footfall.server.web.serve import main_web
+
+        main_web(site)
+    else:
+        from footfall.server.process import run_both
+
+        sys.exit(run_both(config_path))
+
+
+@click.group("token")
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@SITE_OPTION
+@click.option("--role", type=click.Choice(["viewer", "staff", "admin"]), required=True)
+@click.option("--label", default="", help="What the token is for (e.g. lobby screen).")
+def token_create(config_path: str, role: str, label: str) -> None:
+    """Create a bearer token and print it once (only its hash is stored)."""
+    site = load_site_or_exit(config_path)
+    from footfall.server.store import SqliteStore
+    from footfall.server.web.auth import create_token
+
+    click.echo(create_token(SqliteStore(site.db_path), role, label or role))
