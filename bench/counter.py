@@ -24,13 +24,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from footfall.config import validate  # noqa: E402
 from footfall.counter.app import CounterApp  # noqa: E402
 from footfall.counter.config import COUNTER_SCHEMA, CounterConfig  # noqa: E402
 from footfall.counter.run import SimClock  # noqa: E402
 from footfall.counter.simulate import VisitorModel, drive_pins, expected_counts  # noqa: E402
 from footfall.demo.broker import LocalBroker  # noqa: E402
-
-from footfall.config import validate  # noqa: E402
 
 PEOPLE = 3000
 

@@ -49,9 +49,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from footfall.demo.broker import LocalBroker, free_port, wait_for_port  # noqa: E402
-
 from footfall.clock import format_ts, parse_ts, utcnow  # noqa: E402
+from footfall.demo.broker import LocalBroker, free_port, wait_for_port  # noqa: E402
 from footfall.site import OUTDOORS, load_site  # noqa: E402
 
 EXAMPLE_SITE = ROOT / "deploy" / "examples" / "site.toml"

@@ -28,11 +28,10 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from footfall import topics  # noqa: E402
 from footfall.demo.broker import LocalBroker  # noqa: E402
 from footfall.kiosk.config import kiosk_config_from_dict  # noqa: E402
 from footfall.kiosk.main import KioskService  # noqa: E402
-
-from footfall import topics  # noqa: E402
 
 SAMPLES = 30
 PURPOSES = ("affairs", "reading", "counselling", "culture", "other")

@@ -22,12 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from footfall.clock import format_ts, local_day, parse_ts  # noqa: E402
+from footfall.config import load_toml  # noqa: E402
 from footfall.server.reports import rollup_pending  # noqa: E402
 from footfall.server.schedule import create_item  # noqa: E402
 from footfall.server.store import SqliteStore  # noqa: E402
-
-from footfall.clock import format_ts, local_day, parse_ts  # noqa: E402
-from footfall.config import load_toml  # noqa: E402
 from footfall.site import site_from_dict  # noqa: E402
 
 COLS = ("device", "id", "seq", "type", "ts", "device_ts", "received_at", "day", "clock_flag", "door", "direction",

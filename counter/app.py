@@ -12,7 +12,6 @@ from typing import Any
 
 from footfall.counter.beam import BeamDetector, BeamTimings
 from footfall.counter.config import CounterConfig, edge_settings
-
 from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing
 

@@ -8,9 +8,8 @@ import threading
 import time
 from functools import partial
 
-from footfall.counter.config import CounterConfig, edge_settings
-
 from footfall import sdnotify
+from footfall.counter.config import CounterConfig, edge_settings
 from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing
 from footfall.signals import wait_for_signal

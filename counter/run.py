@@ -7,10 +7,9 @@ import random
 import threading
 import time
 
+from footfall import sdnotify
 from footfall.counter.app import CounterApp
 from footfall.counter.config import CounterConfig
-
-from footfall import sdnotify
 from footfall.signals import wait_for_signal
 
 logger = logging.getLogger(__name__)

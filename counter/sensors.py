@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from footfall.counter.beam import BeamDetector, Crossing, Health
 from gpiozero import LED, DigitalInputDevice
+
+from footfall.counter.beam import BeamDetector, Crossing, Health
 
 logger = logging.getLogger(__name__)
 

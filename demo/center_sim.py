@@ -157,12 +157,12 @@ def run_center(
 ) -> None:
     """Play a day: each door's crossings on its own mock pins and detector; check-ins through the kiosk app at
     `kiosk_url` (as taps would), or from a simulated kiosk device when there is none."""
-    from footfall.counter.app import CounterApp
-    from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
-    from footfall.counter.simulate import VisitorModel, drive_pins
     from gpiozero.pins.mock import MockFactory
 
     from footfall.config import validate
+    from footfall.counter.app import CounterApp
+    from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
+    from footfall.counter.simulate import VisitorModel, drive_pins
     from footfall.edge import EdgeRuntime, EdgeSettings
     from footfall.link import LinkSettings
 

@@ -51,7 +51,6 @@ def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_
     from pathlib import Path
 
     from footfall.demo.center_sim import run_center
-
     from footfall.signals import wait_for_signal
 
     site = load_site_or_exit(config_path)

@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 from footfall.demo.broker import LocalBroker, free_port, wait_for_port
-
 from footfall.signals import stop_children
 
 logger = logging.getLogger(__name__)

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from footfall.clock import format_ts, parse_day_start, utcnow
+from footfall.edge import EdgeRuntime, EdgeSettings
+from footfall.errors import ValidationError
 from footfall.kiosk.camera import decode_qr, opencv_frame_source
 from footfall.kiosk.config import LANGUAGES, KioskConfig
 from footfall.kiosk.flow import SCHEDULED, normalize_member, parse_checkin
 from footfall.kiosk.local import LocalState
 from footfall.kiosk.schedule import local_now, open_items, todays_items
 from footfall.kiosk.staff import bp as staff_bp
-from werkzeug.exceptions import HTTPException
-
-from footfall.clock import format_ts, parse_day_start, utcnow
-from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.errors import ValidationError
 from footfall.link import LinkSettings
 from footfall.messages import Checkin, Help
 

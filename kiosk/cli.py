@@ -17,10 +17,9 @@ import click
 @click.pass_context
 def kiosk(ctx: click.Context, config_path: str) -> None:
     """Run the check-in kiosk: the local touch UI (for Chromium in kiosk mode) and its outbox to MQTT."""
+    from footfall.errors import ConfigError
     from footfall.kiosk.config import load_kiosk_config
     from footfall.kiosk.main import run
-
-    from footfall.errors import ConfigError
 
     try:
         load_kiosk_config(

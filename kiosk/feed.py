@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from footfall import topics
 from footfall.kiosk.config import KioskConfig
 from footfall.kiosk.local import LocalState
-
-from footfall import topics
 from footfall.link import LinkSettings, MqttLink
 
 logger = logging.getLogger(__name__)

@@ -13,9 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from footfall.kiosk.schedule import parse_room_state, parse_schedule
-
 from footfall.errors import ValidationError
+from footfall.kiosk.schedule import parse_room_state, parse_schedule
 
 logger = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ import logging
 import os
 import threading
 
-from footfall.kiosk.app import create_app
-from footfall.kiosk.config import KioskConfig, load_kiosk_config
-from footfall.kiosk.feed import Feed
 from werkzeug.serving import make_server
 
 from footfall import sdnotify
 from footfall.errors import ConfigError
+from footfall.kiosk.app import create_app
+from footfall.kiosk.config import KioskConfig, load_kiosk_config
+from footfall.kiosk.feed import Feed
 from footfall.signals import wait_for_signal
 
 logger = logging.getLogger(__name__)

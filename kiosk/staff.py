@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from footfall.kiosk.config import LANGUAGES
 
 from footfall import __version__
 from footfall.errors import ValidationError
+from footfall.kiosk.config import LANGUAGES
 
 bp = Blueprint("staff", __name__, url_prefix="/api/staff")
 

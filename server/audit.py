@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template, request
 from flask_login import current_user
-from footfall.server.web import web
-from footfall.server.web.auth import ApiError, require, require_page
 
 from footfall.clock import format_ts, utcnow
+from footfall.server.web import web
+from footfall.server.web.auth import ApiError, require, require_page
 
 logger = logging.getLogger(__name__)
 

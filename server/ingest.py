@@ -14,17 +14,16 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from footfall.server import occupancy
-from footfall.server.reports import rollup_pending
-from footfall.server.rooms import live_states, room_state, today
-from footfall.server.schedule import schedule_message
-from footfall.server.store import EVENT_COLUMNS, SqliteStore, Tx
-
 from footfall import sdnotify, topics
 from footfall.clock import day_bounds, format_ts, local_day, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
+from footfall.server import occupancy
+from footfall.server.reports import rollup_pending
+from footfall.server.rooms import live_states, room_state, today
+from footfall.server.schedule import schedule_message
+from footfall.server.store import EVENT_COLUMNS, SqliteStore, Tx
 from footfall.site import Door, SiteConfig
 
 logger = logging.getLogger(__name__)

@@ -19,10 +19,9 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
+from footfall.clock import format_ts, local_day
 from footfall.server.rollup import ActivityDay, DayRollup, RoomDay, rollup_day, summarize
 from footfall.server.store import SqliteStore, Tx
-
-from footfall.clock import format_ts, local_day
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)

@@ -25,11 +25,10 @@ def report() -> None:
 
 
 def _run(kind: str, config_path: str, value: str | None, csv_path, xlsx_path, lang) -> None:
+    from footfall.clock import utcnow
     from footfall.server import reports
     from footfall.server.rooms import today
     from footfall.server.store import SqliteStore
-
-    from footfall.clock import utcnow
 
     site = load_site_or_exit(config_path)
     lang = lang or site.server.get("language", "zh-CN")

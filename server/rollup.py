@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from footfall.server.occupancy import moves
-
 from footfall.clock import UTC, day_bounds, format_ts
 from footfall.messages import PURPOSES
+from footfall.server.occupancy import moves
 from footfall.site import OUTDOORS, SiteConfig
 
 HOURS = 24

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from footfall.server.occupancy import RoomCounts, current
-
 from footfall.clock import format_ts, local_day
 from footfall.messages import VERSION, level_for
+from footfall.server.occupancy import RoomCounts, current
 from footfall.site import Room, SiteConfig
 
 

@@ -12,13 +12,12 @@ import re
 import secrets
 from typing import Any
 
-from footfall.server.reports import mark_dirty, schedule_between
-from footfall.server.rollup import KINDS
-from footfall.server.store import SqliteStore
-
 from footfall import topics
 from footfall.clock import format_ts, local_day
 from footfall.messages import VERSION, encode_json
+from footfall.server.reports import mark_dirty, schedule_between
+from footfall.server.rollup import KINDS
+from footfall.server.store import SqliteStore
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)

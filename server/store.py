@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from footfall.server.migrations import migrations
-from footfall.server.occupancy import RoomCounts
 from sqlite_utils import Database
 
 from footfall.clock import format_ts, parse_ts
+from footfall.server.migrations import migrations
+from footfall.server.occupancy import RoomCounts
 
 EXCERPT_BYTES = 256
 EVENT_COLUMNS = (

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from footfall.demo.broker import LocalBroker
 
 # The web tests' fixtures (site, store, hub, app, client, tokens), shared by test_web_api and test_web_pages.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from footfall.messages import Help
 from footfall.server.ingest import Incoming, Ingestor
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user, create_token
-
-from footfall.messages import Help
 from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE
 

@@ -12,12 +12,12 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
-from footfall.server.ingest import IngestService
-from footfall.server.store import SqliteStore
 from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall.cli import main
 from footfall.clock import format_ts, utcnow
+from footfall.server.ingest import IngestService
+from footfall.server.store import SqliteStore
 from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE, wait_until
 

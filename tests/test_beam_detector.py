@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from footfall.counter.beam import BeamDetector, BeamTimings, Crossing
 from footfall.counter.simulate import Edge, VisitorModel, day_schedule, expected_counts
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
 from footfall.counter.beam import BeamDetector, Crossing
 from footfall.counter.sensors import BeamSensors, StatusLed
 from footfall.counter.simulate import VisitorModel, day_schedule, drive_pins, expected_counts
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
 
 PIN_A, PIN_B, PIN_LED = 17, 27, 22
 

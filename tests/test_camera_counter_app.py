@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from footfall.counter.camera_app import CameraCounterApp
 from footfall.counter.config import load_counter_config
-
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
 BUS = Path(__file__).resolve().parents[1].parent / "shared" / "footage" / "bus-overhead"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from footfall.counter.camera.cli import evaluate, snapshot
 from footfall.counter.camera.evaluate import (
     Crossing,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from footfall.counter.camera.geometry import BandSide, CountingLine, parse_line
 from footfall.counter.camera.health import CameraHealth
 from footfall.counter.camera.tracker import Blob, Tracker

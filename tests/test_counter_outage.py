@@ -7,8 +7,8 @@ import sqlite3
 import time
 
 import pytest
-from footfall.counter.simulate import VisitorModel, expected_counts
 
+from footfall.counter.simulate import VisitorModel, expected_counts
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration

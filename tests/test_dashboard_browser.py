@@ -18,10 +18,10 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
-from footfall.demo.broker import free_port
 from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall.clock import format_ts, utcnow
+from footfall.demo.broker import free_port
 from tests.conftest import ARTIFACTS, footfall_env, wait_until
 from tests.test_ingest_mqtt import crossing, pub
 

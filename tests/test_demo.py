@@ -11,8 +11,8 @@ import urllib.request
 
 import psutil
 import pytest
-from footfall.demo.broker import free_port
 
+from footfall.demo.broker import free_port
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration

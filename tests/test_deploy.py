@@ -14,10 +14,10 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
-from footfall.demo.broker import LocalBroker, free_port, wait_for_port
-from footfall.server.mqtt_accounts import MqttAccounts
 from paho.mqtt.enums import CallbackAPIVersion
 
+from footfall.demo.broker import LocalBroker, free_port, wait_for_port
+from footfall.server.mqtt_accounts import MqttAccounts
 from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE, ROOT
 

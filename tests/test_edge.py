@@ -7,16 +7,16 @@ import json
 
 import paho.mqtt.client as mqtt
 import pytest
-from footfall.counter.app import CounterApp
-from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
-from footfall.server.ingest import Incoming, Ingestor
-from footfall.server.store import SqliteStore
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall.config import validate
+from footfall.counter.app import CounterApp
+from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
 from footfall.messages import Crossing, decode_event
 from footfall.outbox import Outbox, OutboxFull
+from footfall.server.ingest import Incoming, Ingestor
+from footfall.server.store import SqliteStore
 from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE, wait_until
 

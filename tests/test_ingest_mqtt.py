@@ -10,9 +10,9 @@ import sys
 import urllib.request
 
 import pytest
-from footfall.demo.broker import free_port
 
 from footfall.clock import format_ts, utcnow
+from footfall.demo.broker import free_port
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration

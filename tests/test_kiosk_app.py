@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from footfall.errors import ConfigError
 from footfall.kiosk.app import create_app
 from footfall.kiosk.cli import kiosk as kiosk_command
 from footfall.kiosk.config import kiosk_config_from_dict, load_kiosk_config
 from footfall.kiosk.flow import normalize_member
 from footfall.kiosk.local import LocalState
 from footfall.kiosk.schedule import open_items, parse_schedule
-
-from footfall.errors import ConfigError
 from footfall.messages import decode_event
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,10 +11,10 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from footfall.kiosk.app import create_app
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
+from footfall.kiosk.app import create_app
 from tests.conftest import ARTIFACTS
 from tests.test_kiosk_app import NOW, PIN, make_config, schedule_payload
 

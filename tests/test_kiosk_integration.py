@@ -11,12 +11,12 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
-from footfall.kiosk.main import KioskService
-from footfall.server.store import SqliteStore
-from footfall.server.web.data import daily_report
 from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall import topics
+from footfall.kiosk.main import KioskService
+from footfall.server.store import SqliteStore
+from footfall.server.web.data import daily_report
 from footfall.site import load_site
 from tests.conftest import footfall_env, wait_until
 from tests.test_kiosk_app import make_config

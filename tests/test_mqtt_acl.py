@@ -14,10 +14,10 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
-from footfall.demo.broker import LocalBroker
-from footfall.server.mqtt_accounts import Credentials, MqttAccounts, check_mosquitto_hash, mosquitto_hash
 from paho.mqtt.enums import CallbackAPIVersion
 
+from footfall.demo.broker import LocalBroker
+from footfall.server.mqtt_accounts import Credentials, MqttAccounts, check_mosquitto_hash, mosquitto_hash
 from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE, wait_until
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from footfall.server.occupancy import RoomCounts, apply, current, moves, replay_day, set_occupancy
-
 from footfall.clock import day_bounds, local_day
+from footfall.server.occupancy import RoomCounts, apply, current, moves, replay_day, set_occupancy
 from footfall.site import Door
 
 DAY = dt.date(2026, 11, 28)

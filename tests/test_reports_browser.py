@@ -9,14 +9,14 @@ import shutil
 import threading
 
 import pytest
+from werkzeug.serving import make_server
+
+from footfall.config import load_toml
 from footfall.server.reports import report, rollup_pending
 from footfall.server.schedule import create_item
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user
-from werkzeug.serving import make_server
-
-from footfall.config import load_toml
 from footfall.site import site_from_dict
 from tests.conftest import ARTIFACTS, EXAMPLE_SITE
 from tests.yearsim import YEAR, deliveries, feed, generate

@@ -8,12 +8,12 @@ import datetime as dt
 import json
 
 import pytest
+
+from footfall.config import load_toml
 from footfall.server.reports import report, rollup_pending
 from footfall.server.rollup import ACTIVITY_KINDS, CLASS_KINDS
 from footfall.server.schedule import create_item
 from footfall.server.store import SqliteStore
-
-from footfall.config import load_toml
 from footfall.site import site_from_dict
 from tests.conftest import EXAMPLE_SITE
 from tests.yearsim import YEAR, deliveries, feed, generate

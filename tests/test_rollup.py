@@ -9,6 +9,9 @@ import random
 
 import pytest
 from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from footfall.clock import format_ts
 from footfall.server import reports
 from footfall.server.occupancy import replay_day
 from footfall.server.reports import apply_retention, mark_dirty, rollup_pending
@@ -16,9 +19,6 @@ from footfall.server.reports_cli import report as report_cli
 from footfall.server.rollup import rollup_day
 from footfall.server.web import create_app
 from footfall.server.web.auth import create_token
-from openpyxl import load_workbook
-
-from footfall.clock import format_ts
 from tests.conftest import EXAMPLE_SITE
 
 DAY = dt.date(2026, 11, 20)  # a Friday; the business day runs 04:00 - 04:00 Beijing time (20:00 - 20:00 UTC)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pytest
+
 from footfall.kiosk.schedule import parse_schedule
 from footfall.server.reports import report, rollup_pending
 from footfall.server.schedule import ScheduleError, kiosk_payload, publish_schedule, validate

@@ -7,13 +7,13 @@ import hashlib
 import json
 
 import pytest
+
+from footfall.clock import format_ts
 from footfall.server.occupancy import RoomCounts
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user, create_token
 from footfall.server.web.live import LiveHub, LocalHub
-
-from footfall.clock import format_ts
 from tests.webkit import NOW, TODAY, add_crossings, assert_error, auth, event_row
 
 # --- authentication -----------------------------------------------------------------------------

@@ -10,11 +10,11 @@ import string
 from pathlib import Path
 
 import pytest
+
+from footfall.config import load_toml
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user, create_token
-
-from footfall.config import load_toml
 from footfall.site import site_from_dict
 from tests.conftest import EXAMPLE_SITE
 

@@ -12,15 +12,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from footfall.config import load_toml
 from footfall.server import audit
 from footfall.server.ingest import Incoming, Ingestor
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import ROLES, add_user, create_token
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from footfall.config import load_toml
 from footfall.site import site_from_dict
 from tests.conftest import EXAMPLE_SITE
 

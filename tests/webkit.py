@@ -6,13 +6,13 @@ import dataclasses
 import datetime as dt
 
 import pytest
+
+from footfall.clock import format_ts
+from footfall.config import load_toml
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import create_token
 from footfall.server.web.live import LocalHub
-
-from footfall.clock import format_ts
-from footfall.config import load_toml
 from footfall.site import site_from_dict
 from tests.conftest import EXAMPLE_SITE
 

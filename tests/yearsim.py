@@ -15,11 +15,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from footfall.server.ingest import Incoming
-
 from footfall import topics
 from footfall.clock import format_ts
 from footfall.messages import Checkin, Crossing
+from footfall.server.ingest import Incoming
 from footfall.site import SiteConfig
 
 H = 3_600_000  # ms

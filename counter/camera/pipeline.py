@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from footfall.counter.camera.geometry import IN, OUT, CountingLine
 from footfall.counter.camera.tracker import Blob, Tracker, TrackerConfig
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from footfall.counter.camera.geometry import IN, OUT
 from footfall.counter.camera.pipeline import CameraCounter
 from footfall.counter.camera.sources import FrameSource

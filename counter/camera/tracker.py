@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
 from footfall.counter.camera.geometry import BandSide, CountingLine
 
 logger = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from footfall.server.store import SqliteStore
 
 from footfall.clock import utcnow
+from footfall.server.store import SqliteStore
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)

@@ -7,14 +7,14 @@ import logging
 
 from flask import Blueprint, Flask, jsonify
 from flask_login import current_user
+
+from footfall import topics
+from footfall.messages import encode_json
 from footfall.server import audit
 from footfall.server.ingest import alerts_payload
 from footfall.server.web import web
 from footfall.server.web.api import ApiError
 from footfall.server.web.auth import require
-
-from footfall import topics
-from footfall.messages import encode_json
 
 logger = logging.getLogger(__name__)
 

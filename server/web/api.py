@@ -14,12 +14,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
 from footfall.server import audit, occupancy
 from footfall.server.ingest import alerts_payload
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.web import data, web
 from footfall.server.web.auth import ApiError, is_api_request, require
-from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from footfall.server.store import SqliteStore
-from footfall.server.web import web
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from footfall.clock import utcnow
+from footfall.server.store import SqliteStore
+from footfall.server.web import web
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
 from flask_login import current_user
+
+from footfall.clock import parse_ts
 from footfall.server.rooms import live_states, today
 from footfall.server.web import data, web
 from footfall.server.web.auth import is_api_request, require_page
 from footfall.server.web.i18n import current_lang, room_name, translate
-
-from footfall.clock import parse_ts
 from footfall.site import OUTDOORS
 
 bp = Blueprint("dashboard", __name__)

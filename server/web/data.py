@@ -9,12 +9,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from footfall.clock import format_ts, parse_ts
+from footfall.messages import PURPOSES
 from footfall.server import occupancy
 from footfall.server.rollup import entrance_direction
 from footfall.server.store import SqliteStore
-
-from footfall.clock import format_ts, parse_ts
-from footfall.messages import PURPOSES
 from footfall.site import SiteConfig
 
 # Devices republish status at least every 60 s; two missed heartbeats plus slack mean it is gone.

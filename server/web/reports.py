@@ -9,12 +9,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
+
 from footfall.server import reports
 from footfall.server.rooms import today
 from footfall.server.web import web
 from footfall.server.web.auth import ApiError, require, require_page
 from footfall.server.web.i18n import current_lang, room_name, translate
-from markupsafe import Markup, escape
 
 bp = Blueprint("reports", __name__)
 PARAM = {"daily": "date", "weekly": "date", "monthly": "month", "annual": "year"}

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+
 from footfall.server import schedule
 from footfall.server.rollup import KINDS
 from footfall.server.rooms import today

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from flask import Flask, Response, abort, current_app, request, session
 from flask_login import current_user
-from footfall.server.web.auth import ApiError, is_api_request
 
+from footfall.server.web.auth import ApiError, is_api_request
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)

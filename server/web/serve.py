@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from footfall.server.store import SqliteStore
-
     from footfall.site import SiteConfig
 
 from footfall import sdnotify
@@ -43,9 +42,10 @@ def serve(
     import signal
 
     import gevent
+    from gevent.pywsgi import WSGIServer
+
     from footfall.server.web import create_app
     from footfall.server.web.live import LiveHub, LocalHub
-    from gevent.pywsgi import WSGIServer
 
     default_host, default_port = site.listen
     host = host or default_host
