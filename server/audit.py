@@ -137,7 +137,7 @@ def _query() -> dict[str, Any]:
         text = request.args.get(name)
         if text is None:
             continue
-        if not text.isdigit() or not 1 <= int(text) <= high:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= high:
             raise ApiError(400, "bad_request", f"{name}: must be an integer from 1 to {high}")
         args[name] = int(text)
     for name in ("action", "actor"):

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 RAW_RETENTION_DAYS = 400  # [server] raw_retention_days
 IDENTIFIED_RETENTION_DAYS = 180  # [server] identified_retention_days
 PERIODS = ("daily", "weekly", "monthly", "annual")
+# The days a report, the schedule or the API may name. Python's dates end at 9999-12-31, and a page also shows
+# the periods before and after its own: a bounded range keeps every date parameter a 400, never an overflow.
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2199, 12, 31)
 I18N_DIR = Path(__file__).resolve().parent / "i18n"
 
 
@@ -237,21 +241,44 @@ def period_bounds(kind: str, anchor: dt.date) -> tuple[dt.date, dt.date]:
     raise ValueError(f"period must be one of {', '.join(PERIODS)}")
 
 
+def check_day(day: dt.date) -> dt.date:
+    """`day` if it lies in FIRST_DAY..LAST_DAY, else ValueError naming the range."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}")
+    return day
+
+
+def parse_day(text: str) -> dt.date:
+    """A 'YYYY-MM-DD' date within FIRST_DAY..LAST_DAY; ValueError otherwise."""
+    if len(text) != 10 or not text.isascii():
+        raise ValueError("must be YYYY-MM-DD")
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be YYYY-MM-DD") from None
+    return check_day(day)
+
+
 def parse_anchor(kind: str, text: str | None, today: dt.date) -> dt.date:
     """'2026-11-28' (daily, weekly), '2026-11' (monthly), '2026' (annual); None = the current one."""
     if not text:
         return today
+    anchor = None
     try:
-        if kind == "monthly" and len(text) == 7:
-            return dt.date.fromisoformat(text + "-01")
-        if kind == "annual" and len(text) == 4:
-            return dt.date(int(text), 1, 1)
-        if len(text) == 10:
-            return dt.date.fromisoformat(text)
+        if not text.isascii():
+            pass
+        elif kind == "monthly" and len(text) == 7:
+            anchor = dt.date.fromisoformat(text + "-01")
+        elif kind == "annual" and len(text) == 4 and text.isdigit():
+            anchor = dt.date(int(text), 1, 1)
+        elif len(text) == 10:
+            anchor = dt.date.fromisoformat(text)
     except ValueError:
         pass
-    shape = {"monthly": "YYYY-MM", "annual": "YYYY"}.get(kind, "YYYY-MM-DD")
-    raise ValueError(f"must be {shape}")
+    if anchor is None:
+        shape = {"monthly": "YYYY-MM", "annual": "YYYY"}.get(kind, "YYYY-MM-DD")
+        raise ValueError(f"must be {shape}")
+    return check_day(anchor)
 
 
 def report(

@@ -15,7 +15,7 @@ from typing import Any
 from footfall import topics
 from footfall.clock import format_ts, local_day
 from footfall.messages import VERSION, encode_json
-from footfall.server.reports import mark_dirty, schedule_between
+from footfall.server.reports import mark_dirty, parse_day, schedule_between
 from footfall.server.rollup import KINDS
 from footfall.server.store import SqliteStore
 from footfall.site import SiteConfig
@@ -68,13 +68,10 @@ def validate(body: Any, site: SiteConfig) -> dict[str, Any]:
         raise ScheduleError("room", f"no room {item['room']!r}")
     if item["kind"] == "joint" and not item["partner"]:
         raise ScheduleError("partner", "required for a joint event (the partner organisation)")
-    date = _text(body, "date", True)
     try:
-        item["date"] = dt.date.fromisoformat(date or "").isoformat()
-    except ValueError:
-        raise ScheduleError("date", "must be YYYY-MM-DD") from None
-    if len(date or "") != 10:
-        raise ScheduleError("date", "must be YYYY-MM-DD")
+        item["date"] = parse_day(_text(body, "date", True) or "").isoformat()
+    except ValueError as exc:
+        raise ScheduleError("date", str(exc)) from None
     for key in ("start", "end"):
         value = _text(body, key, True)
         if not TIME_RE.match(value or ""):
@@ -85,7 +82,7 @@ def validate(body: Any, site: SiteConfig) -> dict[str, Any]:
     capacity = body.get("capacity")
     if capacity in (None, ""):
         capacity = site.rooms_by_id[item["room"]].capacity
-    if isinstance(capacity, str) and capacity.strip().isdigit():
+    if isinstance(capacity, str) and capacity.strip().isascii() and capacity.strip().isdigit():
         capacity = int(capacity)
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= 100_000:
         raise ScheduleError("capacity", "must be a whole number from 0 to 100000")

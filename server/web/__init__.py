@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
 
 from footfall.clock import utcnow
 from footfall.server.store import SqliteStore
@@ -36,6 +37,19 @@ class WebContext:
 
     def now(self) -> dt.datetime:
         return self.app.config["FOOTFALL_NOW"]()
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, but a body nested past Python's recursion limit is a ValueError (a 400), not a 500."""
+
+    ensure_ascii = False  # room names are sent as they are (docs/api.md)
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
 
 
 def web() -> WebContext:
@@ -71,8 +85,7 @@ def create_app(
         app.config.update(test_config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = persisted_secret_key(site.data_dir)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = JsonProvider(app)
 
     if store is None:
         store = SqliteStore(site.db_path)

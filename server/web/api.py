@@ -5,7 +5,6 @@ Every error on an API path is JSON `{"error": "...", "detail": "..."}` with its 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import queue
@@ -18,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from footfall.server import audit, occupancy
 from footfall.server.ingest import alerts_payload
+from footfall.server.reports import parse_day
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.web import data, web
 from footfall.server.web.auth import ApiError, is_api_request, require
@@ -107,17 +107,15 @@ def daily():
         day = today(w.site, w.now())
     else:
         try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            raise ApiError(400, "bad_request", "date: must be YYYY-MM-DD") from None
-        if len(text) != 10:
-            raise ApiError(400, "bad_request", "date: must be YYYY-MM-DD")
+            day = parse_day(text)
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", f"date: {exc}") from None
     return jsonify(data.daily_report(w.site, w.store, day))
 
 
 def _limit() -> int:
     text = request.args.get("limit", "100")
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1000:  # isdigit() alone takes "²"
         raise ApiError(400, "bad_request", "limit: must be an integer from 1 to 1000")
     return int(text)
 

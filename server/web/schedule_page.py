@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, r
 from flask_login import current_user
 
 from footfall.server import schedule
+from footfall.server.reports import parse_day
 from footfall.server.rollup import KINDS
 from footfall.server.rooms import today
 from footfall.server.web import web
@@ -37,14 +38,10 @@ def _publish_if_today(*dates: str) -> None:
 def _range() -> tuple[dt.date, dt.date]:
     w = web()
     try:
-        start = dt.date.fromisoformat(request.args.get("from") or today(w.site, w.now()).isoformat())
-        end = (
-            dt.date.fromisoformat(request.args["to"])
-            if request.args.get("to")
-            else start + dt.timedelta(days=6)
-        )
-    except ValueError:
-        raise ApiError(400, "bad_request", "from, to: must be YYYY-MM-DD") from None
+        start = parse_day(request.args.get("from") or today(w.site, w.now()).isoformat())
+        end = parse_day(request.args["to"]) if request.args.get("to") else start + dt.timedelta(days=6)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", f"from, to: {exc}") from None
     if end < start or (end - start).days > 400:
         raise ApiError(400, "bad_request", "to: must be from 0 to 400 days after from")
     return start, end
