@@ -187,3 +187,9 @@ def m004_alerts(db: Database) -> None:
         CREATE INDEX alerts_open ON alerts (cleared_at);
         """
     )
+
+
+@migrations()
+def m005_session_version(db: Database) -> None:
+    """A per-user session version: logout, a new password, a role change bump it and end every session."""
+    db.executescript("ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0;")

@@ -239,9 +239,17 @@ class SqliteStore:
     def put_user(self, username: str, password_hash: str, role: str, now: dt.datetime) -> None:
         with self.transaction() as tx:
             tx.conn.execute(
-                "INSERT INTO users VALUES (?,?,?,?) ON CONFLICT(username) DO UPDATE SET"
-                " password_hash=excluded.password_hash, role=excluded.role",
+                "INSERT INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(username) DO UPDATE SET password_hash=excluded.password_hash, role=excluded.role,"
+                " session_version=session_version+1",  # a new password or role ends the user's sessions
                 (username, password_hash, role, format_ts(now)),
+            )
+
+    def end_sessions(self, username: str) -> None:
+        """Every session cookie of `username` stops working (web.auth checks the version on each request)."""
+        with self.transaction() as tx:
+            tx.conn.execute(
+                "UPDATE users SET session_version=session_version+1 WHERE username=?", (username,)
             )
 
     def add_token(self, token_hash: str, role: str, label: str, now: dt.datetime) -> None:

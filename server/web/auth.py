@@ -43,6 +43,10 @@ MIN_PASSWORD = 8
 # because a TV browser cannot send headers and EventSource cannot either.
 QUERY_TOKEN_ENDPOINTS = {"dashboard.screen", "api.stream", "api.rooms", "api.daily"}
 
+# The user's session version when the session was made; a cookie whose version is not the user's current one is
+# refused (store.end_sessions, and every put_user, bump it).
+SESSION_VERSION_KEY = "_sv"
+
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 
@@ -58,10 +62,11 @@ class ApiError(Exception):
 class WebUser(UserMixin):
     """A logged-in person (`id` = username) or a token (`id` = "token:<sha256>", `name` = its label)."""
 
-    def __init__(self, ident: str, role: str, name: str | None = None):
+    def __init__(self, ident: str, role: str, name: str | None = None, session_version: int = 0):
         self.id = ident
         self.role = role
         self.name = name or ident
+        self.session_version = session_version
 
     @property
     def is_token(self) -> bool:
@@ -116,7 +121,7 @@ def authenticate(store: SqliteStore, username: str, password: str) -> WebUser | 
         return None
     if not check_password_hash(row["password_hash"], password):
         return None
-    return WebUser(row["username"], row["role"])
+    return WebUser(row["username"], row["role"], session_version=row["session_version"])
 
 
 # --- Flask-Login loaders ------------------------------------------------------------------------
@@ -129,7 +134,9 @@ def _load_session_user(ident: str) -> WebUser | None:
         found = store.token_role(ident.removeprefix("token:"))
         return WebUser(ident, found[0], found[1]) if found else None
     row = store.get_user(ident)
-    return WebUser(row["username"], row["role"]) if row else None
+    if row is None or session.get(SESSION_VERSION_KEY) != row["session_version"]:
+        return None  # removed, or logged out / new password / new role since this cookie was made
+    return WebUser(row["username"], row["role"], session_version=row["session_version"])
 
 
 @login_manager.request_loader
@@ -274,6 +281,7 @@ def login():
                 if lang:
                     session["lang"] = lang
                 session.permanent = True
+                session[SESSION_VERSION_KEY] = user.session_version
                 login_user(user)
                 logger.info("user %r logged in", user.id)
                 _audit("login", user.id)
@@ -291,6 +299,7 @@ def _audit(action: str, target: str, **kwargs: Any) -> None:
 def logout():
     if current_user.is_authenticated and not current_user.is_token:
         _audit("logout", current_user.id)
+        web().store.end_sessions(current_user.id)  # also a copy of this cookie, and the user's other sessions
     lang = session.get("lang")
     logout_user()
     session.clear()
