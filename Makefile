@@ -5,9 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-# What the tests need from Debian: a real broker, a browser with CJK fonts, PostgreSQL, ffmpeg for the RTSP test.
+# What the tests need from Debian: a real broker, a browser with CJK fonts, PostgreSQL, ffmpeg for the RTSP test,
+# nginx for the TLS reverse-proxy test.
 SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients chromium fonts-noto-cjk systemd logrotate openssl \
-	postgresql ffmpeg
+	postgresql ffmpeg nginx
 
 .PHONY: install system demo test lint bench
 

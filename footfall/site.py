@@ -62,6 +62,7 @@ SITE_SCHEMA: Schema = {
         "session_minutes": Key(int, 480, check=positive),
         "language": Key(str, "zh-CN", check=one_of("zh-CN", "en")),
         "cookie_secure": Key(bool, False),
+        "trusted_proxies": Key(int, 0, check=non_negative),
         "raw_retention_days": Key(int, 400, check=positive),
         "identified_retention_days": Key(int, 180, check=positive),
     },

@@ -111,6 +111,16 @@ def cookie_secure(site: SiteConfig, env: dict[str, str] | None = None) -> bool:
     return env.get("FOOTFALL_SERVER_COOKIE_SECURE", "").lower() in TRUE_WORDS
 
 
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` reverse proxies (nginx: docs/install.md), take the client address, scheme and host from the
+    last `hops` X-Forwarded-* entries, so the login limiter counts visitors, not the proxy. 0 (the default)
+    trusts no header: a client could otherwise pick its own address with X-Forwarded-For."""
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+
 def init_app(app: Flask, site: SiteConfig | None = None) -> None:
     """Register after the other blueprints. Session cookie: HttpOnly, SameSite=Lax, Secure behind TLS."""
     app.config.setdefault("CSRF_ENABLED", True)
@@ -121,6 +131,8 @@ def init_app(app: Flask, site: SiteConfig | None = None) -> None:
     # PERMANENT_SESSION_LIFETIME ([server] session_minutes) is an idle timeout: the cookie is renewed on each
     # request (SESSION_REFRESH_EACH_REQUEST) and expires that long after the last one.
     app.config.setdefault("SESSION_REFRESH_EACH_REQUEST", True)
+    if site is not None:
+        trust_proxies(app, site.server.get("trusted_proxies", 0))
     app.before_request(check_csrf)
     app.after_request(set_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
