@@ -1,5 +1,10 @@
 """The edge runtime shared by the counter and the kiosk: outbox -> MQTT with a bounded in-flight window,
 retained status with Last Will and heartbeat, clock-sync detection, remote config and commands.
+
+End-to-end acknowledgement: an event leaves the outbox only when ingest says it has committed it (the device's
+`ack` topic), not when the broker PUBACKs it: a broker killed before it saves loses what it held in memory. What
+the server has not confirmed is sent again after every reconnection, when the server comes (back) online, and when
+no confirmation has come for `confirm_timeout` seconds; ingest ignores the repeats (unique (device, id)).
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ import ctypes
 import ctypes.util
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -22,17 +28,23 @@ from footfall import __version__, sdnotify, topics
 from footfall.clock import format_ts, utcnow
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import OFFLINE, DeviceStatus, Event
-from footfall.outbox import Outbox
+from footfall.outbox import Outbox, OutboxFull
 
 logger = logging.getLogger(__name__)
 
 # paho keys unacknowledged QoS 1 messages by a 16-bit id: keep far below 65,535 outstanding.
 INFLIGHT_WINDOW = 1000
 HEARTBEAT_S = 30.0
-DELETE_BATCH = 500
 RESEND_AFTER_S = 30.0  # an unacknowledged publish older than this on a live connection is sent again
 FRESH_MAX = 10_000  # beyond this (a long outage) the pump reads the backlog from the outbox file instead
-DELETE_EVERY_S = 0.05
+PUBACK_POLL_S = 0.05
+CONFIRM_TIMEOUT_S = 30.0  # no confirmation for this long while events wait: send them again (then back off)
+CONFIRM_TIMEOUT_MAX_S = 600.0
+SERVER_GRACE_S = 5.0  # after the server comes online: its queued events should be confirmed by then
+NO_SERVER_WARN_S = 30.0
+REFUSED_LOG_EVERY_S = 60.0
+FLAP_WINDOW_S = 60.0  # this many short-lived connections within the window: another client uses our id
+FLAP_COUNT = 3
 
 
 def clock_synced() -> bool:
@@ -79,6 +91,7 @@ class EdgeSettings:
     high_water: int = 1000
     clock: str = "auto"  # auto | synced | unsynced
     window: int = INFLIGHT_WINDOW  # unacknowledged publishes at most
+    confirm_timeout: float = CONFIRM_TIMEOUT_S
     # Hold events until the server's retained status has been seen: before ingest has subscribed once, the broker
     # would accept events and deliver them to nobody (a new install where the devices start first).
     wait_for_server: bool = True
@@ -103,12 +116,23 @@ class EdgeRuntime:
         # (seq, MQTTMessageInfo) in publish order; the broker acknowledges QoS 1 in order, so acks pop the front.
         self._inflight: deque[tuple[int, Any, float]] = deque()  # (seq, MQTTMessageInfo, sent at)
         self._replay = False
-        self._acked: list[int] = []  # acknowledged, not yet deleted
+        # Confirmations from ingest (lists of (first seq, last seq, id of last)), applied by the pump.
+        self._confirms: deque[list[tuple[int, int, str]]] = deque()
+        self._confirm_timeout = settings.confirm_timeout
+        self._confirm_deadline: float | None = None
+        self.server_online = False
+        self.instance = secrets.token_hex(4)  # tells the server apart two devices that share one id
+        self._refused_logged = 0.0
+        self._refused_since_log = 0
+        self._connected_at = 0.0
+        self._short_connections: deque[float] = deque()
+        self._flap_warned = 0.0
+        self._started_at = time.monotonic()
+        self._no_server_warned = False
         # Events stored by this process, handed to the pump without reading them back from the outbox file.
         self._fresh: deque[tuple[int, bytes]] = deque()
         self._backlog = True  # events may wait in the outbox file that `_fresh` does not hold
         self._fresh_lock = threading.Lock()
-        self._last_delete = 0.0
         self._sent_upto = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -117,6 +141,7 @@ class EdgeRuntime:
         self.status_topic = topics.device_status(s.site, s.device, s.prefix)
         self.event_topic = topics.device_event(s.site, s.device, s.prefix)
         self.server_topic = topics.server_status(s.site, s.prefix)
+        self.ack_topic = topics.device_ack(s.site, s.device, s.prefix)
         self.server_seen = threading.Event()
         if not s.wait_for_server:
             self.server_seen.set()
@@ -128,9 +153,11 @@ class EdgeRuntime:
                 (topics.device_config(s.site, s.device, s.prefix), 1),
                 (topics.device_cmd(s.site, s.device, s.prefix), 1),
                 (self.server_topic, 1),
+                (self.ack_topic, 1),
             ],
             on_message=self._handle_message,
             on_connect=self._handle_connect,
+            on_disconnect=self._handle_disconnect,
             on_publish=self._handle_publish,
         )
         self._pump = threading.Thread(target=self._run_pump, name="outbox-pump", daemon=True)
@@ -146,7 +173,7 @@ class EdgeRuntime:
         self._stop.set()
         self._wake.set()
         self._pump.join(5)
-        self._flush_acks()
+        self._apply_confirms()
         self.link.stop(final=(self.status_topic, OFFLINE.encode()))
         self.outbox.close()
 
@@ -168,7 +195,11 @@ class EdgeRuntime:
             built.append((event, payload))
             return event.id, self.event_topic, payload
 
-        seq = self.outbox.append(build)
+        try:
+            seq = self.outbox.append(build)
+        except OutboxFull:
+            self._log_refusal()
+            raise
         event, payload = built[0]
         with self._fresh_lock:
             if len(self._fresh) < FRESH_MAX:
@@ -179,15 +210,38 @@ class EdgeRuntime:
         self._wake.set()
         return event
 
+    def _log_refusal(self) -> None:
+        """One line a minute while the outbox is full, not one per refused event."""
+        self._refused_since_log += 1
+        now = time.monotonic()
+        if now - self._refused_logged >= REFUSED_LOG_EVERY_S:
+            logger.error(
+                "outbox %s is full (%d unconfirmed events, max_events): refused %d new event(s) since the last"
+                " report, %d in all; they are counted in the status, not stored",
+                self.outbox.path,
+                self.outbox.queue,
+                self._refused_since_log,
+                self.outbox.refused,
+            )
+            self._refused_logged, self._refused_since_log = now, 0
+
     # --- status ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         health: dict[str, Any] = {"sensor": self._sensor_health(), "clock": self.clock_state()}
         if self.outbox.queue >= self.settings.high_water:
             health["outbox"] = "backlog"
-        if self.outbox.refused:
+        if self.outbox.full:
             health["outbox"] = "full"
-            health["refused"] = self.outbox.refused
+        refused = self.outbox.refused
+        if refused:
+            health["refused"] = (
+                refused  # stays reported (a loss is never silent); "full" clears with the queue
+            )
+        oldest = self.outbox.oldest_ts()
+        if oldest is not None:
+            health["unconfirmed_age_s"] = round(max(0.0, (utcnow() - oldest).total_seconds()), 1)
+        health["instance"] = self.instance
         temp = cpu_temperature()
         if temp is not None:
             health["cpu_temp_c"] = temp
@@ -213,25 +267,54 @@ class EdgeRuntime:
     # --- network thread -------------------------------------------------------------------------
 
     def _handle_connect(self, session_present: bool) -> None:
+        self._connected_at = time.monotonic()
         self.publish_status()
         self._replay = True
         self._wake.set()
 
+    def _handle_disconnect(self) -> None:
+        """Count connections the broker closes within seconds: a second client with our id takes them over."""
+        now = time.monotonic()
+        if now - self._connected_at > 10.0:
+            return
+        self._short_connections.append(now)
+        while self._short_connections and now - self._short_connections[0] > FLAP_WINDOW_S:
+            self._short_connections.popleft()
+        if len(self._short_connections) >= FLAP_COUNT and now - self._flap_warned > 300.0:
+            self._flap_warned = now
+            logger.error(
+                "the broker closed %d connections within %d s of opening them: another device may be using"
+                " the id %r (client id %s); each takes the connection from the other",
+                len(self._short_connections),
+                int(FLAP_WINDOW_S),
+                self.settings.device,
+                self.link.client_id,
+            )
+
     def _handle_publish(self, mid: int) -> None:
         # No bookkeeping here: paho calls this holding its own locks, and the pump may be inside publish().
-        # The pump collects acknowledgements every DELETE_EVERY_S anyway; wake it early only when the in-flight
+        # The pump collects acknowledgements every PUBACK_POLL_S anyway; wake it early only when the in-flight
         # window is full and new events wait for room.
         if len(self._inflight) >= self.settings.window:
             self._wake.set()
 
     def _handle_message(self, message) -> None:
         if message.topic == self.server_topic:
+            online = message.payload == b"online"
+            if online and not self.server_online:
+                # A (re)started server, maybe with a new session that missed what the broker held: expect its
+                # confirmations soon, else resend.
+                self._confirm_deadline = time.monotonic() + SERVER_GRACE_S
+            self.server_online = online
             if message.payload and not self.server_seen.is_set():
                 logger.info(
                     "server status seen (%s): sending events", message.payload.decode(errors="replace")
                 )
                 self.server_seen.set()
                 self._wake.set()
+            return
+        if message.topic == self.ack_topic:
+            self._handle_ack(message.payload)
             return
         kind = message.topic.rsplit("/", 1)[-1]
         try:
@@ -249,25 +332,38 @@ class EdgeRuntime:
             handler(body)
             self.publish_status()
 
+    def _handle_ack(self, payload: bytes) -> None:
+        try:
+            body = json.loads(payload)
+            ranges = [(int(a), int(b), str(c)) for a, b, c in body.get("ranges", [])]
+        except (ValueError, TypeError, AttributeError):
+            logger.warning("ignoring a malformed ack: %r", payload[:100])
+            return
+        if body.get("refused"):
+            # The server stores nothing from this device (unknown device, no door...): say why, keep the events.
+            logger.error("the server does not count this device's events: %s", body["refused"])
+        if ranges:
+            self._confirms.append(ranges)
+            self._wake.set()
+
     # --- pump thread ----------------------------------------------------------------------------
 
     def _run_pump(self) -> None:
         next_status = 0.0
         while not self._stop.is_set():
             sdnotify.watchdog()  # the pump wakes at least every 0.5 s: a stuck pump stops feeding systemd
-            self._wake.wait(DELETE_EVERY_S if self._acked or self._inflight else 0.5)
+            self._wake.wait(PUBACK_POLL_S if self._inflight else 0.5)
             self._wake.clear()
             self._collect_acks()
             now = time.monotonic()
-            if self._replay or self._front_stale(now):
+            if self._replay or self._front_stale(now) or self._confirmation_overdue(now):
                 self._restart_from_outbox()
-            # Deletes are batched (one fsync per batch, not per event): a delete lost to a crash only means a
-            # resend, which ingest ignores.
-            if len(self._acked) >= DELETE_BATCH or (
-                self._acked and now - self._last_delete >= DELETE_EVERY_S
-            ):
-                self._flush_acks()
+            # Each confirmation is one delete transaction (one fsync): ingest confirms a batch at a time. A delete
+            # lost to a crash only means a resend, which ingest ignores.
+            if self._confirms:
+                self._apply_confirms()
             self._send_pending()
+            self._warn_no_server(now)
             now = time.monotonic()
             if now >= next_status:
                 self.publish_status()
@@ -281,14 +377,56 @@ class EdgeRuntime:
             and now - self._inflight[0][2] > RESEND_AFTER_S
         )
 
+    def _confirmation_overdue(self, now: float) -> bool:
+        """Events were sent, the server is online, yet nothing was confirmed in time: the broker may have lost
+        them (killed before saving) or the server's session missed them. Back off on each try."""
+        deadline = self._confirm_deadline
+        if deadline is None or now < deadline:
+            return False
+        if not (
+            self.link.connected.is_set() and self.server_online and self._sent_upto and self.outbox.queue
+        ):
+            self._confirm_deadline = None if not self.outbox.queue else now + self._confirm_timeout
+            return False
+        logger.warning(
+            "no confirmation from the server for %.0f s: sending the %d unconfirmed events again",
+            self._confirm_timeout,
+            self.outbox.queue,
+        )
+        self._confirm_timeout = min(self._confirm_timeout * 2, CONFIRM_TIMEOUT_MAX_S)
+        self._confirm_deadline = now + self._confirm_timeout
+        return True
+
+    def _apply_confirms(self) -> None:
+        ranges = []
+        while self._confirms:
+            ranges.extend(self._confirms.popleft())
+        if self.outbox.confirm(ranges):
+            self._confirm_timeout = self.settings.confirm_timeout
+            self._confirm_deadline = time.monotonic() + self._confirm_timeout if self.outbox.queue else None
+
+    def _warn_no_server(self, now: float) -> None:
+        """A device that never sees its server (wrong `site`, server never started) says so once."""
+        if self.server_seen.is_set() or self._no_server_warned or now - self._started_at < NO_SERVER_WARN_S:
+            return
+        if self.link.connected.is_set():
+            self._no_server_warned = True
+            logger.error(
+                "connected, but no server status on %s after %d s: nothing is counted until a Footfall server"
+                " for site %r runs (is the site id right?); %d event(s) wait in the outbox",
+                self.server_topic,
+                int(NO_SERVER_WARN_S),
+                self.settings.site,
+                self.outbox.queue,
+            )
+
     def _restart_from_outbox(self) -> None:
-        """Resend everything unacknowledged, in seq order, from the outbox file.
+        """Resend everything unconfirmed, in seq order, from the outbox file.
 
         Done after every (re)connection rather than trusting the MQTT client's in-memory resend, which can lose a
         message published while the link was going down; a resent duplicate is ignored by ingest.
         """
         self._replay = False
-        self._flush_acks()
         self._inflight.clear()
         with self._fresh_lock:
             self._fresh.clear()
@@ -296,14 +434,9 @@ class EdgeRuntime:
         self._sent_upto = 0
 
     def _collect_acks(self) -> None:
+        """Broker PUBACKs only free the in-flight window; the outbox waits for the server's confirmation."""
         while self._inflight and _acknowledged(self._inflight[0][1]):
-            self._acked.append(self._inflight.popleft()[0])
-
-    def _flush_acks(self) -> None:
-        self._collect_acks()
-        acked, self._acked = self._acked, []
-        self.outbox.remove(acked)
-        self._last_delete = time.monotonic()
+            self._inflight.popleft()
 
     def _send_pending(self) -> None:
         room = self.settings.window - len(self._inflight)
@@ -327,3 +460,5 @@ class EdgeRuntime:
             # paho queues QoS 1 messages while disconnected and resends them after reconnecting.
             self._inflight.append((seq, self.link.publish(item_topic, payload, qos=1), time.monotonic()))
             self._sent_upto = seq
+        if items and self._confirm_deadline is None:
+            self._confirm_deadline = time.monotonic() + self._confirm_timeout

@@ -35,6 +35,11 @@ def device_cmd(site: str, device: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{site}/device/{device}/cmd"
 
 
+def device_ack(site: str, device: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Server -> device: which events the server has committed (the device deletes only those)."""
+    return f"{prefix}/{site}/device/{device}/ack"
+
+
 def room_state(site: str, room: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{site}/room/{room}/state"
 
@@ -69,7 +74,7 @@ def all_room_states(site: str = "+", prefix: str = DEFAULT_PREFIX) -> str:
 
 @dataclass(frozen=True)
 class Topic:
-    """A parsed topic: kind is event/status/config/cmd/state/schedule/server-status."""
+    """A parsed topic: kind is event/status/config/cmd/ack/state/schedule/server-status."""
 
     prefix: str
     site: str
@@ -87,7 +92,7 @@ def parse(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     if not NAME_RE.match(site):
         raise ValidationError("bad site name", "topic")
     rest = parts[2:]
-    if len(rest) == 3 and rest[0] == "device" and rest[2] in ("event", "status", "config", "cmd"):
+    if len(rest) == 3 and rest[0] == "device" and rest[2] in ("event", "status", "config", "cmd", "ack"):
         if not NAME_RE.match(rest[1]):
             raise ValidationError("bad device name", "topic")
         return Topic(prefix, site, rest[2], rest[1])

@@ -19,7 +19,7 @@ from footfall.clock import day_bounds, format_ts, local_day, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
-from footfall.server import occupancy
+from footfall.server import acks, occupancy
 from footfall.server.reports import rollup_pending
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.schedule import schedule_message
@@ -62,6 +62,8 @@ class Ingestor:
         self.store = store
         self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
+        # After each batch: device -> [(seq, id)] now committed (new or already stored), in arrival order.
+        self.confirmed: dict[str, list[tuple[int, str]]] = {}
 
     def process(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
         """Store a batch in one transaction; return the room states that changed (for publishing).
@@ -106,6 +108,10 @@ class Ingestor:
                 tx.upsert_device(device, {"last_seen": self._received, "state": "online"})
             for name, n in stats.items():
                 tx.bump(name, n)
+        confirmed: dict[str, list[tuple[int, str]]] = {}
+        for p in prepared.values():
+            confirmed.setdefault(p.row["device"], []).append((p.row["seq"], p.row["id"]))
+        self.confirmed = confirmed  # only once committed: the devices delete what is listed here
         return [room_state(self.site.rooms_by_id[r], c, now) for r, c in rooms.items() if c.day == live_day]
 
     def _prepare(self, tx: Tx, item: Incoming, now: dt.datetime, live_day: dt.date) -> Prepared | None:
@@ -265,12 +271,20 @@ class IngestService:
             for item in batch:
                 if item.qos:
                     self.link.ack(item.mid, item.qos)
+            self._confirm_to_devices()
             for state in changed:
                 self._publish_room(state)
             if self.ingestor.alerts_changed:
                 self.ingestor.alerts_changed = False
                 publish_alerts(self.link, self.site, self.ingestor.store)
             self._check_day_boundary()
+
+    def _confirm_to_devices(self) -> None:
+        """Tell each device which of its events are now committed: it deletes those from its outbox."""
+        for device, events in self.ingestor.confirmed.items():
+            topic = topics.device_ack(self.site.id, device, self.site.prefix)
+            self.link.publish(topic, acks.ack_payload(acks.seq_ranges(events)), qos=1)
+        self.ingestor.confirmed = {}
 
     def _room_states_asked_for(self, commands: list[Incoming], published: set[str]) -> list[dict[str, Any]]:
         """`republish-room` requests (the web process after a staff correction): read the rooms from the store."""

@@ -3,8 +3,9 @@
 - `passwd`: Mosquitto's password file, PBKDF2-SHA512 in Mosquitto 2.0's own format
   (`user:$7$<iterations>$<base64 salt>$<base64 hash>`, as `mosquitto_passwd -b` writes it);
 - `acl`: Mosquitto's ACL file: a device may publish only under `<prefix>/<site>/device/<id>/` (event, status) and
-  read its own config and cmd topics, the site's room states, schedule and server status; the server account reads
-  every event and status and publishes room state, schedule, config, cmd and server status;
+  read its own config, cmd and ack topics, the site's room states, schedule and server status; the server account reads
+  every event and status and publishes room state, schedule, config, cmd, ack (only the server confirms
+  events) and server status;
 - `accounts.json`: which devices are registered (no device passwords) and the server's own credentials.
 
 Both Mosquitto files are rewritten whole from `accounts.json` on every change (temp file + rename), so they never
@@ -74,6 +75,7 @@ def device_acl(site_id: str, device_id: str, prefix: str = "footfall") -> list[s
         f"topic write {own}/status",
         f"topic read {own}/config",
         f"topic read {own}/cmd",
+        f"topic read {own}/ack",
         f"topic read {base}/room/+/state",
         f"topic read {base}/schedule",
         f"topic read {base}/server/status",
@@ -87,6 +89,7 @@ def server_acl(site_id: str, prefix: str = "footfall") -> list[str]:
         f"topic read {base}/device/+/status",
         f"topic readwrite {base}/device/+/config",
         f"topic readwrite {base}/device/+/cmd",
+        f"topic write {base}/device/+/ack",
         f"topic readwrite {base}/room/+/state",
         f"topic readwrite {base}/schedule",
         f"topic readwrite {base}/server/status",

@@ -178,6 +178,23 @@ def test_device_cannot_read_other_devices(clients, accounts, secure_broker):
     assert a.next_message() == (f"{BASE}/device/door-main/cmd", b"for-a")
 
 
+def test_only_the_server_confirms_and_only_to_the_device_itself(clients, accounts, secure_broker):
+    a_creds, b_creds = register(secure_broker, accounts, "door-main", "door-book-bar")
+    server = clients(server_creds(accounts), "server")
+    a, b = clients(a_creds, "a"), clients(b_creds, "b")
+    assert a.connected() and b.connected() and server.connected()
+    a.subscribe(f"{BASE}/device/+/ack")
+    b.subscribe(f"{BASE}/device/door-book-bar/ack")
+    # A may not confirm B's events (B would delete them), nor its own.
+    a.publish(f"{BASE}/device/door-book-bar/ack", b"forged")
+    a.publish(f"{BASE}/device/door-main/ack", b"forged")
+    server.publish(f"{BASE}/device/door-book-bar/ack", b"for-b")
+    assert b.next_message() == (f"{BASE}/device/door-book-bar/ack", b"for-b")
+    server.publish(f"{BASE}/device/door-main/ack", b"for-a")
+    assert a.next_message() == (f"{BASE}/device/door-main/ack", b"for-a")  # not B's, not the forgeries
+    assert a.messages.empty() and b.messages.empty()
+
+
 def test_server_account_publishes_state_schedule_config(clients, accounts, secure_broker):
     (creds,) = register(secure_broker, accounts, "kiosk-hall")
     server, kiosk = clients(server_creds(accounts), "server"), clients(creds, "kiosk")
