@@ -44,7 +44,13 @@ def missing_extra_message(exc: ModuleNotFoundError, command: str | None) -> str:
 
 
 # Modules that only one extra brings, then the extra of each command's app (pyproject.toml).
-EXTRA_OF_MODULE = {"cv2": "camera", "numpy": "camera", "picamera2": "picamera", "amqtt": "demo"}
+EXTRA_OF_MODULE = {
+    "cv2": "camera",
+    "numpy": "camera",
+    "picamera2": "picamera",
+    "amqtt": "demo",
+    "psycopg": "district",
+}
 EXTRA_OF_COMMAND = {"counter": "beam", "kiosk": "kiosk", "demo": "demo", "demo-center": "demo"}
 
 

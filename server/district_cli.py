@@ -1,0 +1,132 @@
+"""`footfall district ...`: accounts and bridges for a district broker, and the district's PostgreSQL ingest.
+
+Only click is imported at the top; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from footfall.cli_common import SITE_OPTION, load_site_or_exit
+
+DATABASE = click.option(
+    "--database",
+    envvar="FOOTFALL_DISTRICT_DATABASE",
+    required=True,
+    help="PostgreSQL URL (or FOOTFALL_DISTRICT_DATABASE), e.g. postgresql://footfall@db/district.",
+)
+ACCOUNTS_DIR = click.option(
+    "--dir",
+    "accounts_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="The district broker's accounts folder (passwd, acl, accounts.json).",
+)
+
+
+@click.group("district")
+def district() -> None:
+    """Link sites to a district broker and store every site's events in PostgreSQL."""
+
+
+@district.command("add-site")
+@ACCOUNTS_DIR
+@SITE_OPTION
+@click.option("--district-host", required=True, help="The district broker's address, as the site reaches it.")
+@click.option("--district-port", type=click.IntRange(1, 65535), default=8883, show_default=True)
+@click.option(
+    "--cafile", type=click.Path(dir_okay=False), help="The district CA (TLS); omit only for a test."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), required=True, help="Write the site's bridge file here."
+)
+@click.option(
+    "--database", envvar="FOOTFALL_DISTRICT_DATABASE", default=None, help="Also register its doors."
+)
+def add_site(accounts_dir, config_path, district_host, district_port, cafile, out, database) -> None:
+    """Give a site an account on the district broker and write its site broker's bridge file."""
+    from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config
+
+    site = load_site_or_exit(config_path)
+    accounts = DistrictAccounts(accounts_dir, site.prefix)
+    password = accounts.add_site(site.id)
+    settings = BridgeSettings(site.id, district_host, district_port, password, cafile, site.prefix)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the site's district password
+    with os.fdopen(fd, "w") as f:
+        f.write(bridge_config(settings))
+    if database:
+        from footfall.server.district_store import DistrictStore
+
+        store = DistrictStore(database)
+        store.add_site(site)
+        store.close()
+    click.echo(f"site {site.id}: account site.{site.id} on the district broker; bridge file {out}")
+
+
+@district.command("accounts")
+@ACCOUNTS_DIR
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--broker-conf", type=click.Path(dir_okay=False), help="Also write the district broker's settings."
+)
+def accounts(accounts_dir, workers, broker_conf) -> None:
+    """Make the ingest workers' accounts (district.ingest.N) and the district broker's settings."""
+    from footfall.server.district import DistrictAccounts
+
+    made = DistrictAccounts(accounts_dir).ensure_workers(workers)
+    if broker_conf:
+        with open(broker_conf, "w") as f:
+            f.write(DistrictAccounts(accounts_dir).broker_config())
+    click.echo(f"{len(made)} ingest worker accounts in {accounts_dir}/accounts.json")
+
+
+@district.command("ingest")
+@DATABASE
+@ACCOUNTS_DIR
+@click.option("--worker", "index", type=click.IntRange(1, 64), required=True, help="This worker's number.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The district broker.")
+@click.option("--port", type=click.IntRange(1, 65535), default=1883, show_default=True)
+def ingest(database, accounts_dir, index, host, port) -> None:
+    """Run one district ingest worker (start several: they share one subscription)."""
+    import json
+    import threading
+    from pathlib import Path
+
+    from footfall.server.district import worker_username
+    from footfall.server.district_ingest import DistrictWorker, WorkerSettings
+    from footfall.signals import wait_for_signal
+
+    name = worker_username(index)
+    try:
+        password = json.loads((Path(accounts_dir) / "accounts.json").read_text())["workers"][name]["password"]
+    except (OSError, ValueError, KeyError):
+        raise click.ClickException(
+            f"no account {name} in {accounts_dir}: run `footfall district accounts --workers {index}`"
+        ) from None
+    worker = DistrictWorker(WorkerSettings(database, host, port, name, password))
+    thread = threading.Thread(target=worker.run, name="district-ingest")
+    thread.start()
+    wait_for_signal(worker.stopping)
+    thread.join(10)
+    sys.exit(0)
+
+
+@district.command("rollup")
+@DATABASE
+@click.option("--date", "day", required=True, help="The local day, YYYY-MM-DD.")
+def rollup(database, day) -> None:
+    """Recount one day's room entries and exits for every site, inside PostgreSQL."""
+    import datetime as dt
+
+    from footfall.server.district_store import DistrictStore
+
+    try:
+        when = dt.date.fromisoformat(day)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    store = DistrictStore(database)
+    click.echo(f"{store.rollup_day(when)} site-room rows for {when}")
+    store.close()

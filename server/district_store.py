@@ -1,0 +1,161 @@
+"""The district's PostgreSQL store (psycopg 3): every site's events under one unique (site, device, id) key,
+versioned migrations, bulk inserts that drop repeats (`ON CONFLICT DO NOTHING`), and the per-site, per-room
+daily rollup done inside PostgreSQL.
+
+A site's doors are registered from its site file (`footfall district add-site`), so the district can turn door
+crossings into room entries exactly as the site's own server does (a crossing `in` enters the door's inside room
+and leaves its outside room).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from footfall.site import SiteConfig
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: events, dead letters, sites and doors, daily rollup
+    """
+    CREATE TABLE events (
+        site text NOT NULL, device text NOT NULL, id text NOT NULL,
+        seq bigint NOT NULL, type text NOT NULL, ts timestamptz NOT NULL, received timestamptz NOT NULL,
+        direction text, count integer NOT NULL DEFAULT 1,
+        purpose text, adults integer, children integer, room text,
+        PRIMARY KEY (site, device, id)
+    );
+    CREATE INDEX events_site_ts ON events (site, ts);
+    CREATE TABLE dead_letters (
+        n bigserial PRIMARY KEY, received timestamptz NOT NULL, topic text NOT NULL,
+        reason text NOT NULL, excerpt text NOT NULL
+    );
+    CREATE TABLE sites (site text PRIMARY KEY, name text NOT NULL, timezone text NOT NULL, day_starts time NOT NULL);
+    CREATE TABLE doors (
+        site text NOT NULL REFERENCES sites ON DELETE CASCADE, device text NOT NULL,
+        door text NOT NULL, inside text NOT NULL, outside text NOT NULL,
+        PRIMARY KEY (site, device)
+    );
+    CREATE TABLE daily_rooms (
+        site text NOT NULL, day date NOT NULL, room text NOT NULL,
+        entries integer NOT NULL, exits integer NOT NULL,
+        PRIMARY KEY (site, day, room)
+    );
+    """,
+]
+
+EVENT_FIELDS = (
+    "site", "device", "id", "seq", "type", "ts", "received", "direction", "count",
+    "purpose", "adults", "children", "room",
+)  # fmt: skip
+
+INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(EVENT_FIELDS)}) VALUES ({', '.join(['%s'] * len(EVENT_FIELDS))}) "
+    "ON CONFLICT (site, device, id) DO NOTHING"
+)
+
+
+class DistrictStore:
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.conn = psycopg.connect(dsn)
+        self.migrate()
+
+    def migrate(self) -> None:
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(7455)")  # workers starting together migrate once
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in enumerate(MIGRATIONS, start=1):
+                if version not in done:
+                    self.conn.execute(sql)
+                    self.conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                    logger.info("district store: applied migration %d", version)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def add_site(self, site: SiteConfig) -> None:
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO sites VALUES (%s, %s, %s, %s) ON CONFLICT (site) DO UPDATE SET name = excluded.name,"
+                " timezone = excluded.timezone, day_starts = excluded.day_starts",
+                (site.id, site.name, site.timezone.key, site.day_starts),
+            )
+            self.conn.execute("DELETE FROM doors WHERE site = %s", (site.id,))
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO doors VALUES (%s, %s, %s, %s, %s)",
+                    [(site.id, d.device, d.id, d.inside, d.outside) for d in site.doors],
+                )
+
+    def store_batch(
+        self, rows: Iterable[tuple], dead: Iterable[tuple[dt.datetime, str, str, str]] = ()
+    ) -> int:
+        """Insert events (tuples in EVENT_FIELDS order) and dead letters in one transaction; returns new rows."""
+        rows, dead = list(rows), list(dead)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            before = 0
+            if rows:
+                cur.executemany(INSERT_EVENTS, rows)  # psycopg 3 pipelines executemany: one round trip
+                before = cur.rowcount
+            if dead:
+                cur.executemany(
+                    "INSERT INTO dead_letters (received, topic, reason, excerpt) VALUES (%s, %s, %s, %s)",
+                    dead,
+                )
+        return before
+
+    def count_events(self, site: str | None = None) -> int:
+        sql, args = ("SELECT count(*) FROM events", ()) if site is None else (
+            "SELECT count(*) FROM events WHERE site = %s", (site,))  # fmt: skip
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    def duplicates(self) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM (SELECT site, device, seq FROM events GROUP BY 1, 2, 3 HAVING count(*) > 1) d"
+        ).fetchone()[0]
+
+    def rollup_day(self, day: dt.date) -> int:
+        """Every registered site's room entries and exits for its local `day` (its own zone and day start),
+        recomputed inside PostgreSQL in one statement; returns the number of (site, room) rows."""
+        with self.conn.transaction():
+            self.conn.execute("DELETE FROM daily_rooms WHERE day = %s", (day,))
+            cur = self.conn.execute(
+                """
+                WITH bounds AS (
+                    SELECT site, ((%(day)s::date + day_starts) AT TIME ZONE timezone) AS start,
+                           ((%(day)s::date + 1 + day_starts) AT TIME ZONE timezone) AS stop
+                    FROM sites
+                ), moves AS (
+                    SELECT e.site, CASE WHEN e.direction = 'in' THEN d.inside ELSE d.outside END AS entered,
+                           CASE WHEN e.direction = 'in' THEN d.outside ELSE d.inside END AS left_room, e.count
+                    FROM events e
+                    JOIN bounds b ON b.site = e.site AND e.ts >= b.start AND e.ts < b.stop
+                    JOIN doors d ON d.site = e.site AND d.device = e.device
+                    WHERE e.type = 'crossing'
+                ), per_room AS (
+                    SELECT site, entered AS room, sum(count) AS entries, 0 AS exits FROM moves GROUP BY 1, 2
+                    UNION ALL
+                    SELECT site, left_room, 0, sum(count) FROM moves GROUP BY 1, 2
+                )
+                INSERT INTO daily_rooms (site, day, room, entries, exits)
+                SELECT site, %(day)s, room, sum(entries), sum(exits) FROM per_room
+                WHERE room <> 'outdoors' GROUP BY site, room
+                """,
+                {"day": day},
+            )
+            return cur.rowcount
+
+    def daily_rooms(self, site: str, day: dt.date) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT room, entries, exits FROM daily_rooms WHERE site = %s AND day = %s", (site, day)
+        )
+        return {room: {"entries": e, "exits": x} for room, e, x in rows}
