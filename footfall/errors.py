@@ -23,3 +23,7 @@ class ConfigError(FootfallError):
         self.problem = problem
         where = f"{path}: {key}" if key else path
         super().__init__(f"{where}: {problem}")
+
+
+class StoreError(FootfallError):
+    """The store file is missing, empty, damaged or unwritable; the message names the file."""

@@ -190,7 +190,10 @@ class MqttLink:
 
     def _handle_message(self, client, userdata, message) -> None:
         if self._on_message is not None:
-            self._on_message(message)
+            try:
+                self._on_message(message)
+            except Exception:  # noqa: BLE001 - an exception here would end paho's loop and this link with it
+                logger.exception("the handler of %s failed; the link goes on", message.topic)
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if self._on_publish is not None:

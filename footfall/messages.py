@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,6 +17,11 @@ from footfall.topics import check_name
 
 VERSION = 1
 MAX_PAYLOAD = 4096
+MAX_DEPTH = 16  # events are flat; a status's health object may nest a little
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER: a bigger int would overflow on the way in
+# Event times outside this window are not clocks but garbage (and near year 1 or 9999 `datetime` overflows).
+TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 PURPOSES = ("affairs", "class", "activity", "reading", "counselling", "culture", "other")
 EVENT_TYPES = ("crossing", "checkin", "help")
 CLOCK_STATES = ("synced", "unsynced")
@@ -48,6 +54,26 @@ def _int_in(obj: dict, key: str, low: int, high: int, default: int | None = None
         return default  # type: ignore[return-value]
     if not low <= value <= high:
         raise ValidationError(f"must be between {low} and {high}", key)
+    return value
+
+
+def _timestamp(obj: dict, key: str) -> dt.datetime:
+    text = _require(obj, key, str)
+    if len(text) > 40:
+        raise ValidationError("not an ISO 8601 UTC time: too long", key)
+    try:
+        when = parse_ts(text)
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 with an offset east of UTC
+        raise ValidationError(f"not an ISO 8601 UTC time: {exc}", key) from None
+    if not TS_MIN <= when < TS_MAX:
+        raise ValidationError(f"must be between {TS_MIN.year} and {TS_MAX.year - 1}", key)
+    return when
+
+
+def _short_text(obj: dict, key: str, limit: int = 64) -> str | None:
+    value = _require(obj, key, str, optional=True)
+    if value is not None and len(value) > limit:
+        raise ValidationError(f"must be at most {limit} characters", key)
     return value
 
 
@@ -123,16 +149,72 @@ class Help(Event):
     type = "help"
 
 
-def load_json_object(payload: bytes | str) -> dict:
-    """Bytes -> dict, enforcing size and JSON-object-ness."""
+def _reject_constant(name: str) -> Any:
+    raise ValidationError(f"{name} is not a JSON number", "payload")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValidationError(f"{text} is out of range", "payload")
+    return value
+
+
+def _int63(text: str) -> int:
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValidationError(f"integer {text[:30]} does not fit in 64 bits", "payload")
+    return value
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of [ and { outside strings, counted without parsing (json recurses per level)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def load_json(payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD, max_depth: int = MAX_DEPTH) -> Any:
+    """Bytes -> JSON value, within bounds checked before parsing: size, strict UTF-8, nesting depth; and while
+    parsing: no NaN/Infinity, no float that overflows, no integer beyond 64 bits. Raises ValidationError."""
     if isinstance(payload, str):
-        payload = payload.encode()
-    if len(payload) > MAX_PAYLOAD:
-        raise ValidationError(f"payload is {len(payload)} bytes, more than {MAX_PAYLOAD}", "payload")
+        payload = payload.encode("utf-8", errors="surrogatepass")
+    if len(payload) > max_bytes:
+        raise ValidationError(f"payload is {len(payload)} bytes, more than {max_bytes}", "payload")
     try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # Strict UTF-8 (the protocol's encoding): json.loads(bytes) would also take UTF-16 and UTF-32.
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"not JSON: not UTF-8 ({exc.reason} at byte {exc.start})", "payload") from None
+    # Only a payload with more brackets than the limit can nest deeper than it: most skip the scan.
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
+        raise ValidationError(f"nested more than {max_depth} levels deep", "payload")
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int63)
+    except ValueError as exc:  # JSONDecodeError, or int() beyond Python's digit limit
         raise ValidationError(f"not JSON: {exc}", "payload") from None
+    except RecursionError:  # the depth scan makes this unreachable; a guard, not a path
+        raise ValidationError("nested too deep", "payload") from None
+
+
+def load_json_object(payload: bytes | str) -> dict:
+    """Bytes -> dict, enforcing the bounds of `load_json` and JSON-object-ness."""
+    obj = load_json(payload)
     if not isinstance(obj, dict):
         raise ValidationError("must be a JSON object", "payload")
     return obj
@@ -149,13 +231,8 @@ def event_from_dict(obj: dict) -> Crossing | Checkin | Help:
     event_id = _require(obj, "id", str)
     if not 1 <= len(event_id) <= 64:
         raise ValidationError("must be 1..64 characters", "id")
-    seq = _require(obj, "seq", int)
-    if seq < 0:
-        raise ValidationError("must be >= 0", "seq")
-    try:
-        ts = parse_ts(_require(obj, "ts", str))
-    except ValueError as exc:
-        raise ValidationError(f"not an ISO 8601 UTC time: {exc}", "ts") from None
+    seq = _int_in(obj, "seq", 0, INT_MAX)
+    ts = _timestamp(obj, "ts")
     clock = _require(obj, "clock", str, optional=True)
     if clock is not None and clock not in CLOCK_STATES:
         raise ValidationError(f"must be one of {', '.join(CLOCK_STATES)}", "clock")
@@ -227,17 +304,17 @@ def decode_status(payload: bytes | str) -> DeviceStatus:
     state = _require(obj, "state", str)
     if state not in ("online", "offline"):
         raise ValidationError("must be online or offline", "state")
-    kind = _require(obj, "kind", str, optional=True)
-    queue = _require(obj, "queue", int, optional=True)
-    last_seq = _require(obj, "last_seq", int, optional=True)
+    kind = _short_text(obj, "kind")
+    queue = _int_in(obj, "queue", 0, INT_MAX, default=-1)
+    last_seq = _int_in(obj, "last_seq", 0, INT_MAX, default=-1)
     health = _require(obj, "health", dict, optional=True)
     return DeviceStatus(
         state=state,
         kind=kind,
-        version=_require(obj, "version", str, optional=True),
-        ts=_require(obj, "ts", str, optional=True),
-        queue=queue,
-        last_seq=last_seq,
+        version=_short_text(obj, "version"),
+        ts=_short_text(obj, "ts"),
+        queue=None if queue == -1 else queue,
+        last_seq=None if last_seq == -1 else last_seq,
         health=health,
     )
 

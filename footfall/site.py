@@ -59,6 +59,8 @@ SITE_SCHEMA: Schema = {
         "secret_key": Key(str),
         "batch_max": Key(int, 500, check=positive),
         "future_tolerance_s": Key(int, 300, check=non_negative),
+        "dead_letters_per_device_minute": Key(int, 60, check=positive),
+        "dead_letters_max": Key(int, 10000, check=positive),
         "session_minutes": Key(int, 480, check=positive),
         "language": Key(str, "zh-CN", check=one_of("zh-CN", "en")),
         "cookie_secure": Key(bool, False),

@@ -18,6 +18,7 @@ class Feed:
     def __init__(self, config: KioskConfig, local: LocalState):
         site, device, prefix = config.device["site"], config.device["id"], config.mqtt["prefix"]
         self.local = local
+        self.rejected = 0
         self.prefix = prefix
         self.schedule_topic = topics.schedule(site, prefix)
         self.link = MqttLink(
@@ -36,9 +37,17 @@ class Feed:
         self.link.stop()
 
     def _on_message(self, message) -> None:
-        if message.topic == self.schedule_topic:
-            self.local.set_schedule(message.payload)
+        """Runs on the MQTT thread: never raise (a retained bad message comes back on every reconnect)."""
+        try:
+            self.take(message.topic, message.payload)
+        except Exception:  # noqa: BLE001 - a bad message is logged and counted; the feed goes on
+            self.rejected += 1
+            logger.exception("ignoring %s: it could not be handled", message.topic)
+
+    def take(self, topic: str, payload: bytes) -> None:
+        if topic == self.schedule_topic:
+            self.local.set_schedule(payload)
             return
-        parts = message.topic.split("/")
-        if len(parts) >= 2 and parts[-1] == "state" and parts[-3] == "room":
-            self.local.set_room(parts[-2], message.payload)
+        parts = topic.split("/")
+        if len(parts) >= 3 and parts[-1] == "state" and parts[-3] == "room":
+            self.local.set_room(parts[-2], payload)

@@ -7,12 +7,12 @@ Payload (docs/kiosk.md): {"v":1,"date":"YYYY-MM-DD","items":[{"id","title","titl
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from typing import Any
 
 from footfall.errors import ValidationError
+from footfall.messages import load_json
 from footfall.topics import NAME_RE
 
 logger = logging.getLogger(__name__)
@@ -66,14 +66,7 @@ def parse_item(item: Any) -> dict[str, Any]:
 
 def parse_schedule(payload: bytes | str) -> dict[str, Any]:
     """Validate a schedule payload; bad items are dropped (logged), a bad envelope raises ValidationError."""
-    if isinstance(payload, str):
-        payload = payload.encode()
-    if len(payload) > MAX_SCHEDULE:
-        raise ValidationError(f"more than {MAX_SCHEDULE} bytes", "payload")
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        raise ValidationError("not JSON", "payload") from None
+    obj = load_json(payload, max_bytes=MAX_SCHEDULE, max_depth=4)
     if not isinstance(obj, dict):
         raise ValidationError("must be a JSON object", "payload")
     if obj.get("v") != 1:
@@ -120,8 +113,8 @@ def open_items(items: list[dict[str, Any]], hhmm: str, kind: str | None = None) 
 def parse_room_state(payload: bytes) -> dict[str, Any] | None:
     """The fields the kiosk shows from a retained room state; None when it is not one (or cleared)."""
     try:
-        obj = json.loads(payload) if payload else None
-    except (UnicodeDecodeError, ValueError):
+        obj = load_json(payload, max_depth=4) if payload else None
+    except ValidationError:
         return None
     if not isinstance(obj, dict) or not isinstance(obj.get("room"), str):
         return None

@@ -35,7 +35,7 @@ def server(config_path: str, only: str | None) -> None:
     else:
         from footfall.server.process import run_both
 
-        sys.exit(run_both(config_path))
+        sys.exit(run_both(config_path, site))
 
 
 @click.group("token")

@@ -7,10 +7,10 @@ loses nothing: the broker redelivers what was not acknowledged, and the unique (
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +18,46 @@ from footfall import sdnotify, topics
 from footfall.clock import day_bounds, format_ts, local_day, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
-from footfall.messages import Checkin, Crossing, Help, decode_event, decode_status, encode_json
+from footfall.messages import (
+    Checkin,
+    Crossing,
+    Help,
+    decode_event,
+    decode_status,
+    encode_json,
+    load_json_object,
+)
 from footfall.server import acks, occupancy
+from footfall.server.health import EXIT_AFTER_S, IngestHealth
 from footfall.server.reports import rollup_pending
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.schedule import schedule_message
-from footfall.server.store import EVENT_COLUMNS, SqliteStore, Tx
+from footfall.server.store import EVENT_COLUMNS, SqliteStore, Tx, store_unavailable
 from footfall.site import Door, SiteConfig
 
 logger = logging.getLogger(__name__)
 
 ROLLUP_EVERY = dt.timedelta(minutes=5)
+UNKNOWN_DEVICE = "(unknown)"  # dead letters from topics that name no device of the site file count here
+RETRY_MAX_S = 10.0  # store unavailable (disk full): retry the batch, unacknowledged, at most this far apart
+
+
+class DeadLetterLimit:
+    """At most `per_minute` dead letters stored per device per minute; the rest are only counted (a device
+    sending junk at thousands a second must not fill the disk)."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._window = 0
+        self._used: dict[str, int] = {}
+
+    def allow(self, device: str, now: float | None = None) -> bool:
+        window = int((time.monotonic() if now is None else now) // 60)
+        if window != self._window:
+            self._window, self._used = window, {}
+        used = self._used.get(device, 0)
+        self._used[device] = used + 1
+        return used < self.per_minute
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,11 @@ class Ingestor:
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
         # After each batch: device -> [(seq, id)] now committed (new or already stored), in arrival order.
         self.confirmed: dict[str, list[tuple[int, str]]] = {}
+        self.requested_rooms: set[str] = (
+            set()
+        )  # `republish-room` commands on server/cmd, taken by the service
+        self.dead_letter_limit = DeadLetterLimit(site.server["dead_letters_per_device_minute"])
+        self.dead_letter_max = site.server["dead_letters_max"]
 
     def process(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
         """Store a batch in one transaction; return the room states that changed (for publishing).
@@ -79,14 +113,21 @@ class Ingestor:
         self._live_bounds = day_bounds(live_day, self.site.timezone, self.site.day_starts)
         rooms: dict[str, occupancy.RoomCounts] = {}
         with self.store.transaction() as tx:
-            stats = {"events": 0, "duplicates": 0, "dead_letters": 0}
+            stats = {"events": 0, "duplicates": 0, "dead_letters": 0, "dead_letters_dropped": 0}
             prepared: dict[tuple[str, str], Prepared] = {}
             for item in batch:
                 try:
                     ready = self._prepare(tx, item, now, live_day)
                 except ValidationError as exc:
-                    tx.dead_letter(item.topic, item.payload, str(exc), now)
-                    stats["dead_letters"] += 1
+                    self._dead_letter(tx, item, str(exc), exc.field, now, stats)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one message must never stop ingest
+                    if store_unavailable(exc):
+                        raise
+                    logger.exception("dead-lettering a message on %s that failed", item.topic)
+                    self._dead_letter(
+                        tx, item, f"could not process: {type(exc).__name__}: {exc}", None, now, stats
+                    )
                     continue
                 if ready is None:
                     continue
@@ -106,6 +147,8 @@ class Ingestor:
             for device in {p.row["device"] for p in prepared.values()}:
                 # An event is a sign of life as good as a status message.
                 tx.upsert_device(device, {"last_seen": self._received, "state": "online"})
+            if stats["dead_letters"] > stats["dead_letters_dropped"]:
+                stats["dead_letters_pruned"] = tx.prune_dead_letters(self.dead_letter_max)
             for name, n in stats.items():
                 tx.bump(name, n)
         confirmed: dict[str, list[tuple[int, str]]] = {}
@@ -114,11 +157,73 @@ class Ingestor:
         self.confirmed = confirmed  # only once committed: the devices delete what is listed here
         return [room_state(self.site.rooms_by_id[r], c, now) for r, c in rooms.items() if c.day == live_day]
 
+    def process_guarded(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """`process`, and if the batch fails for a reason other than the store, each message alone: the one that
+        fails is dead-lettered in a transaction of its own. Raises only when the store is unavailable."""
+        try:
+            return self.process(batch, now)
+        except Exception as exc:
+            if store_unavailable(exc):
+                raise
+            logger.exception("a batch of %d failed; storing its messages one by one", len(batch))
+        changed: list[dict[str, Any]] = []
+        confirmed: dict[str, list[tuple[int, str]]] = {}
+        for item in batch:
+            try:
+                changed += self.process([item], now)
+                for device, events in self.confirmed.items():
+                    confirmed.setdefault(device, []).extend(events)
+            except Exception as exc:
+                if store_unavailable(exc):
+                    raise
+                with self.store.transaction() as tx:
+                    stats = {"dead_letters": 0, "dead_letters_dropped": 0}
+                    reason = f"could not store: {type(exc).__name__}: {exc}"
+                    self._dead_letter(tx, item, reason, None, now or utcnow(), stats)
+                    for name, n in stats.items():
+                        tx.bump(name, n)
+        self.confirmed = confirmed
+        return changed
+
+    def _dead_letter(
+        self, tx: Tx, item: Incoming, reason: str, field: str | None, now: dt.datetime, stats: dict[str, int]
+    ) -> None:
+        """Store a rejected message (topic, excerpt, reason), unless its device is over its rate: then count it."""
+        try:
+            name = topics.parse(item.topic, self.site.prefix).name
+        except ValidationError:
+            name = None
+        device = name if name in self.site.devices_by_id else UNKNOWN_DEVICE
+        stored = self.dead_letter_limit.allow(device)
+        if stored:
+            tx.dead_letter(item.topic, item.payload, reason[:500], now)
+        else:
+            stats["dead_letters_dropped"] += 1
+        tx.count_dead_letter(device, field or "error", stored)
+        stats["dead_letters"] += 1
+
+    def take_requested_rooms(self) -> set[str]:
+        rooms, self.requested_rooms = self.requested_rooms, set()
+        return rooms
+
+    def _command(self, item: Incoming) -> None:
+        """A server command (the web process after a staff correction): `{"v":1,"cmd":"republish-room","room":...}`."""
+        command = load_json_object(item.payload)
+        if command.get("cmd") != "republish-room":
+            raise ValidationError(f"unknown command {str(command.get('cmd'))[:40]!r}", "cmd")
+        room = command.get("room")
+        if not isinstance(room, str) or room not in self.site.rooms_by_id:
+            raise ValidationError("must be a room of the site file", "room")
+        self.requested_rooms.add(room)
+
     def _prepare(self, tx: Tx, item: Incoming, now: dt.datetime, live_day: dt.date) -> Prepared | None:
         """Validate one message (raise ValidationError if bad); a status message is stored at once (None)."""
         topic = topics.parse(item.topic, self.site.prefix)
         if topic.site != self.site.id:
             raise ValidationError(f"site {topic.site!r} is not this server's site {self.site.id!r}", "topic")
+        if topic.kind == "server-cmd":
+            self._command(item)
+            return None
         device = self.site.devices_by_id.get(topic.name or "")
         if device is None:
             raise ValidationError(f"unknown device {topic.name!r}", "topic")
@@ -169,6 +274,8 @@ class Ingestor:
                 raise ValidationError(f"counter {device.id!r} watches no door in the site file", "topic")
             row.update(door=door.id, direction=event.direction, count=event.count)
         elif isinstance(event, Checkin):
+            if event.room is not None and event.room not in self.site.rooms_by_id:
+                raise ValidationError(f"room {event.room!r} is not in the site file", "room")
             row.update(
                 purpose=event.purpose,
                 adults=event.adults,
@@ -215,8 +322,10 @@ class IngestService:
             ],
             on_message=self._on_message,
             on_connect=self._on_connect,
+            on_disconnect=lambda: self.health.set_mqtt(False),
             manual_ack=True,
         )
+        self.health = IngestHealth(site.data_dir)
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._day = None
         self._next_rollup = utcnow() + ROLLUP_EVERY
@@ -232,11 +341,21 @@ class IngestService:
         self._stop.set()
         self._worker.join(10)
         self.link.stop(final=(self.server_topic, b"offline"))
+        self.health.close()
+
+    def problem(self) -> str | None:
+        """Why this process should be restarted (worker died or stalled), or None while it works."""
+        if self._worker.ident is not None and not self._worker.is_alive() and not self._stop.is_set():
+            return "the ingest worker thread died"
+        if self.health.stalled_for() > EXIT_AFTER_S:
+            return f"the ingest worker stalled for {self.health.stalled_for():.0f} s"
+        return None
 
     def _on_message(self, message) -> None:
         self._queue.put(Incoming(message.topic, message.payload, message.mid, message.qos))
 
     def _on_connect(self, session_present: bool) -> None:
+        self.health.set_mqtt(True)
         self.link.publish(self.server_topic, b"online", qos=1, retain=True)
         self.publish_all_rooms()
         publish_alerts(self.link, self.site, self.ingestor.store)
@@ -251,9 +370,20 @@ class IngestService:
         topic = topics.room_state(self.site.id, state["room"], self.site.prefix)
         self.link.publish(topic, encode_json(state), qos=1, retain=True)
 
+    def _beat(self) -> None:
+        sdnotify.watchdog()
+        self.health.beat()
+
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            logger.exception("the ingest worker died")  # problem() sees it; the process exits for a restart
+            raise
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
-            sdnotify.watchdog()  # at least once a second: the queue wait below times out after 1 s
+            self._beat()  # at least once a second: the queue wait below times out after 1 s
             try:
                 first = self._queue.get(timeout=1.0)
             except queue.Empty:
@@ -265,9 +395,11 @@ class IngestService:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            commands = [item for item in batch if item.topic == self.cmd_topic]
-            changed = self.ingestor.process([item for item in batch if item.topic != self.cmd_topic])
-            changed += self._room_states_asked_for(commands, {state["room"] for state in changed})
+            changed = self._store(batch)
+            if changed is None:
+                return  # stopping before the store came back: nothing acknowledged, the broker redelivers
+            requested = self.ingestor.take_requested_rooms()
+            changed += self._room_states_asked_for(requested, {state["room"] for state in changed})
             for item in batch:
                 if item.qos:
                     self.link.ack(item.mid, item.qos)
@@ -286,17 +418,35 @@ class IngestService:
             self.link.publish(topic, acks.ack_payload(acks.seq_ranges(events)), qos=1)
         self.ingestor.confirmed = {}
 
-    def _room_states_asked_for(self, commands: list[Incoming], published: set[str]) -> list[dict[str, Any]]:
-        """`republish-room` requests (the web process after a staff correction): read the rooms from the store."""
-        rooms = set()
-        for item in commands:
+    def _store(self, batch: list[Incoming]) -> list[dict[str, Any]] | None:
+        """Store a batch; while the store is unavailable (disk full), keep it unacknowledged and retry, reporting
+        the problem in the heartbeat. None when asked to stop first."""
+        delay = 1.0
+        while True:
             try:
-                command = json.loads(item.payload)
-                if command.get("cmd") == "republish-room" and command.get("room") in self.site.rooms_by_id:
-                    rooms.add(command["room"])
-            except (ValueError, AttributeError):
-                logger.warning("ignoring a malformed server command: %r", item.payload[:100])
-        rooms -= published
+                changed = self.ingestor.process_guarded(batch)
+            except Exception as exc:
+                if not store_unavailable(exc):
+                    raise
+                if self.health.store_problem is None:
+                    logger.error("store unavailable, not acknowledging until it is back: %s", exc)
+                self.health.set_store_problem(f"cannot write ({exc})")
+                self.ingestor.store.close()  # a fresh connection for the retry
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    self._beat()
+                    if self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                        return None
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if self.health.store_problem is not None:
+                logger.info("store writable again; ingest resumed")
+                self.health.set_store_problem(None)
+            return changed
+
+    def _room_states_asked_for(self, rooms: set[str], published: set[str]) -> list[dict[str, Any]]:
+        """`republish-room` requests (the web process after a staff correction): read the rooms from the store."""
+        rooms = rooms - published
         if not rooms:
             return []
         states = live_states(self.site, self.ingestor.store.rooms_live(), utcnow())

@@ -193,3 +193,19 @@ def m004_alerts(db: Database) -> None:
 def m005_session_version(db: Database) -> None:
     """A per-user session version: logout, a new password, a role change bump it and end every session."""
     db.executescript("ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 0;")
+
+
+@migrations()
+def m006_dead_letter_counts(db: Database) -> None:
+    """Dead letters per device and reason, stored or dropped (rate limit), kept when old rows are pruned."""
+    db.executescript(
+        """
+        CREATE TABLE dead_letter_counts (
+            device TEXT NOT NULL,        -- a device of the site file, or "(unknown)"
+            reason TEXT NOT NULL,        -- the field that failed (payload, seq, ts, topic...) or "error"
+            stored INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (device, reason)
+        );
+        """
+    )

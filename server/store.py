@@ -18,6 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from footfall.clock import format_ts, parse_ts
+from footfall.errors import StoreError
 from footfall.server.migrations import migrations
 from footfall.server.occupancy import RoomCounts
 
@@ -27,6 +28,18 @@ EVENT_COLUMNS = (
     "count", "purpose", "adults", "children", "activity", "member", "room",
 )  # fmt: skip
 INSERT_EVENT = f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(':' + c for c in EVENT_COLUMNS)})"
+
+
+# SQLite errors that say the store cannot take writes now (full disk, I/O, read-only, locked, damaged), as opposed
+# to a problem with one message: ingest then stops acknowledging and retries rather than dead-lettering.
+UNAVAILABLE = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN",
+               "SQLITE_CORRUPT", "SQLITE_NOTADB")  # fmt: skip
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and (getattr(exc, "sqlite_errorname", "") or "").startswith(
+        UNAVAILABLE
+    )
 
 
 def _counts_from_row(row: sqlite3.Row) -> RoomCounts:
@@ -101,6 +114,21 @@ class Tx:
             (topic, excerpt, len(payload), reason, format_ts(now)),
         )
 
+    def count_dead_letter(self, device: str, reason: str, stored: bool) -> None:
+        column = "stored" if stored else "dropped"
+        self.conn.execute(
+            f"INSERT INTO dead_letter_counts (device, reason, {column}) VALUES (?, ?, 1)"
+            f" ON CONFLICT(device, reason) DO UPDATE SET {column} = {column} + 1",
+            (device, reason),
+        )
+
+    def prune_dead_letters(self, keep: int) -> int:
+        """Delete the oldest dead letters beyond the newest `keep`; return how many went."""
+        newest = self.conn.execute("SELECT max(pk) FROM dead_letters").fetchone()[0]
+        if newest is None or newest <= keep:
+            return 0
+        return self.conn.execute("DELETE FROM dead_letters WHERE pk <= ?", (newest - keep,)).rowcount
+
     def upsert_device(self, device: str, fields: dict[str, Any]) -> None:
         fields = {
             **fields,
@@ -148,8 +176,19 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        db = Database(self._connect())
-        migrations.apply(db)
+        if self.path != ":memory:" and Path(self.path).exists() and Path(self.path).stat().st_size == 0:
+            raise StoreError(
+                f"{self.path}: the store file is empty (0 bytes); restore it from a backup, or delete it to start"
+                " a new store"
+            )
+        try:
+            conn = self._connect()
+            migrations.apply(Database(conn))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: not a usable Footfall store ({exc}); `footfall store check` tells more"
+            ) from None
+        self._local.conn = conn
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -179,10 +218,12 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Tx(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # A failed COMMIT (disk full) may have ended the transaction already.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -199,6 +240,11 @@ class SqliteStore:
 
     def count(self, table: str, where: str = "1=1", params: tuple = ()) -> int:
         return self.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+
+    def dead_letter_counts(self) -> list[dict[str, Any]]:
+        """Per device and reason: dead letters stored and dropped (beyond the per-device rate), for metrics."""
+        rows = self.conn.execute("SELECT * FROM dead_letter_counts ORDER BY device, reason").fetchall()
+        return [dict(r) for r in rows]
 
     def metrics(self) -> dict[str, int]:
         return {r["name"]: r["value"] for r in self.conn.execute("SELECT * FROM metrics")}

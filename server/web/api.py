@@ -16,6 +16,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from footfall.server import audit, occupancy
+from footfall.server.health import ingest_problems
 from footfall.server.ingest import alerts_payload
 from footfall.server.reports import parse_day
 from footfall.server.rooms import live_states, room_state, today
@@ -183,8 +184,11 @@ def health() -> tuple[dict[str, Any], int]:
     except Exception as exc:
         logger.warning("health: store query failed: %s", exc)
         problems.append("store: query failed")
-    if getattr(w.live, "mqtt", False) and not w.live.connected:
-        problems.append("mqtt: not connected to the broker")
+    if getattr(w.live, "mqtt", False):
+        # A real deployment (not a test app without a broker): ingest runs beside this process.
+        if not w.live.connected:
+            problems.append("mqtt: not connected to the broker")
+        problems += ingest_problems(w.site.data_dir)
     if problems:
         return {"status": "degraded", "detail": "; ".join(problems)}, 503
     return {"status": "ok"}, 200

@@ -6,7 +6,6 @@ behind is dropped rather than allowed to grow without bound; its browser reconne
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -17,12 +16,13 @@ from footfall import topics
 from footfall.clock import format_ts, utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
-from footfall.messages import decode_status, encode_json
+from footfall.messages import decode_status, encode_json, load_json
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 1000
+MAX_ALERTS_PAYLOAD = 1024 * 1024  # every open help call, retained by ingest: larger than one event
 Item = tuple[str, dict[str, Any]]  # ("room" | "device", payload)
 
 
@@ -102,6 +102,7 @@ class LiveHub(LocalHub):
     def __init__(self, site: SiteConfig, maxsize: int = SUBSCRIBER_QUEUE, client_id: str | None = None):
         super().__init__(maxsize)
         self.site = site
+        self.rejected = 0  # messages that failed validation or handling (shown in logs, counted for metrics)
         prefix = site.prefix
         self.link = MqttLink(
             client_id or f"footfall-server-{site.id}-web-{os.getpid()}",
@@ -143,12 +144,20 @@ class LiveHub(LocalHub):
         self.link.publish(topic, payload, qos=1, retain=retain)
 
     def _on_message(self, message) -> None:
-        """Runs on the MQTT thread: keep it short and never raise."""
+        """Runs on the MQTT thread: keep it short and never raise (a retained bad message comes back on every
+        reconnect; it is counted in `rejected` and logged, and the link goes on)."""
         try:
-            item = self.decode(message.topic, message.payload)
-        except (ValidationError, ValueError, KeyError, TypeError) as exc:
+            self.take(message.topic, message.payload)
+        except ValidationError as exc:
+            self.rejected += 1
             logger.warning("ignoring %s: %s", message.topic, exc)
-            return
+        except Exception:  # noqa: BLE001 - a bug must not stop the live view either
+            self.rejected += 1
+            logger.exception("ignoring %s: it could not be handled", message.topic)
+
+    def take(self, topic: str, payload: bytes) -> None:
+        """Decode a message and pass it to the streams; raises ValidationError for a bad one."""
+        item = self.decode(topic, payload)
         if item is None:
             return
         kind, data = item
@@ -162,18 +171,18 @@ class LiveHub(LocalHub):
         """A message on a subscribed topic -> ("room", state) or ("device", device JSON); None to ignore."""
         parsed = topics.parse(topic, self.site.prefix)
         if parsed.site == self.site.id and parsed.kind == "alerts" and payload:
-            alerts = json.loads(payload)
+            alerts = load_json(payload, max_bytes=MAX_ALERTS_PAYLOAD, max_depth=4)
             if not isinstance(alerts, dict) or not isinstance(alerts.get("alerts"), list):
-                raise ValueError("alerts must be an object with a list")
+                raise ValidationError("must be an object with a list", "alerts")
             return "alerts", alerts
         if parsed.site != self.site.id or parsed.name is None:
             return None
         if parsed.kind == "state":
             if not payload:
                 return None  # a cleared retained message
-            state = json.loads(payload)
+            state = load_json(payload, max_depth=4)
             if not isinstance(state, dict) or state.get("room") != parsed.name:
-                raise ValueError("room state does not match its topic")
+                raise ValidationError("does not match its topic", "room")
             return "room", state
         if parsed.kind == "status":
             if not payload:

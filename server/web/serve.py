@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from footfall.site import SiteConfig
 
 from footfall import sdnotify
+from footfall.errors import FootfallError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,13 @@ def serve(
 
     gevent.signal_handler(signal.SIGTERM, _stop)
     gevent.signal_handler(signal.SIGINT, _stop)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        from footfall.server.process import busy_port_message
+
+        live.stop()
+        raise FootfallError(busy_port_message(host, port, exc)) from None
     logger.info("web server for site %s on http://%s:%d/", site.id, host, server.server_port)
     sdnotify.ready()
     gevent.spawn(_keep_watchdog_fed)
