@@ -2,6 +2,7 @@
 
 A door moves people between its two spaces: `in` from its outside into its inside. Live occupancy never shows
 below 0: an exit from an empty room is absorbed and counted in `corrected`, while `raw_net` keeps entries - exits.
+Because of that floor the result depends on order: a day is always counted in event-time order (`timeline`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from footfall.clock import format_ts, parse_ts
 from footfall.site import OUTDOORS, Door
 
 
@@ -79,18 +81,51 @@ def current(counts: RoomCounts | None, day: dt.date) -> RoomCounts:
     return counts
 
 
-def replay_day(
-    crossings: Iterable[tuple[dt.datetime, str, str, int]], doors_by_device: dict[str, Door], day: dt.date
-) -> dict[str, RoomCounts]:
-    """Recount a day from its crossings (ts, device, direction, count), sorted by time, from zero.
+Crossing = tuple[dt.datetime | str, str, str, int]  # (ts, device, direction, count)
+Correction = tuple[dt.datetime | str, str, int]  # (at, room, value): a staff correction
 
-    The same input gives the same result whatever order or how often events arrived.
-    """
+
+def _text(ts: dt.datetime | str) -> str:
+    return ts if isinstance(ts, str) else format_ts(ts)
+
+
+def timeline(crossings: Iterable[Crossing], corrections: Iterable[Correction] = ()) -> list[tuple]:
+    """THE order of a day (docs/reports.md, "Occupancy and peak"): by event time, as stored (UTC, milliseconds, so
+    text order is time order); at the same millisecond crossings before corrections, then by device, direction
+    and count. Items: (ts text, 0, device, direction, count) or (ts text, 1, room, value)."""
+    items = [(_text(ts), 0, device, direction, count) for ts, device, direction, count in crossings]
+    items += [(_text(at), 1, room, value) for at, room, value in corrections]
+    items.sort()
+    return items
+
+
+def replay(
+    crossings: Iterable[Crossing],
+    doors_by_device: dict[str, Door],
+    day: dt.date,
+    corrections: Iterable[Correction] = (),
+) -> dict[str, RoomCounts]:
+    """A day's occupancy from its crossings and staff corrections, replayed from zero in `timeline` order with the
+    floor at zero applied in that order: the same events give the same counts and peak whatever order, or how
+    often, they arrived. Live occupancy (ingest), the daily API and the reports all use this definition."""
     rooms: dict[str, RoomCounts] = {}
-    for ts, device, direction, count in sorted(crossings, key=lambda c: (c[0], c[1])):
+    for item in timeline(crossings, corrections):
+        at = parse_ts(item[0])
+        if item[1] == 1:
+            _ts, _kind, room, value = item
+            rooms[room] = set_occupancy(rooms.get(room) or RoomCounts(day=day), value, at)
+            continue
+        _ts, _kind, device, direction, count = item
         door = doors_by_device.get(device)
         if door is None:
             continue
         for room, delta in moves(door, direction, count):
-            rooms[room] = apply(rooms.get(room) or RoomCounts(day=day), delta, ts)
+            rooms[room] = apply(rooms.get(room) or RoomCounts(day=day), delta, at)
     return rooms
+
+
+def replay_day(
+    crossings: Iterable[Crossing], doors_by_device: dict[str, Door], day: dt.date
+) -> dict[str, RoomCounts]:
+    """Recount a day from its crossings alone (no corrections): see `replay`."""
+    return replay(crossings, doors_by_device, day)

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from footfall.clock import format_ts, local_day
+from footfall.clock import day_bounds, format_ts, local_day
 from footfall.server.rollup import ActivityDay, DayRollup, RoomDay, rollup_day, summarize
 from footfall.server.store import SqliteStore, Tx
 from footfall.site import SiteConfig
@@ -80,7 +80,15 @@ def compute_day(site: SiteConfig, conn: sqlite3.Connection, day: dt.date) -> Day
         [dict(r) for r in checkins],
         schedule_between(conn, day, day),
         purged[0] if purged else 0,
+        day_corrections(site, conn, day),
     )
+
+
+def day_corrections(site: SiteConfig, conn: sqlite3.Connection, day: dt.date) -> list[tuple[str, str, int]]:
+    """Staff corrections made during a business day, (at, room, value): they keep their place in time."""
+    start, end = (format_ts(t) for t in day_bounds(day, site.timezone, site.day_starts))
+    rows = conn.execute("SELECT at, room, to_value FROM adjustments WHERE at >= ? AND at < ?", (start, end))
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def write_day(conn: sqlite3.Connection, r: DayRollup, purged: int, now: dt.datetime) -> None:

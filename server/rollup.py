@@ -13,7 +13,7 @@ from typing import Any
 
 from footfall.clock import UTC, day_bounds, format_ts
 from footfall.messages import PURPOSES
-from footfall.server.occupancy import moves
+from footfall.server.occupancy import Correction, moves, timeline
 from footfall.site import OUTDOORS, SiteConfig
 
 HOURS = 24
@@ -121,10 +121,12 @@ def rollup_day(
     checkins: Iterable[Mapping[str, Any]],
     items: Iterable[Mapping[str, Any]] = (),
     identified_purged: int = 0,
+    corrections: Iterable[Correction] = (),
 ) -> DayRollup:
     """One local day's figures from its crossings, its kiosk check-ins and the schedule items of that day.
 
-    Occupancy follows `server.occupancy.apply` (never below zero). A room counts as occupied from the moment it
+    Occupancy and peak follow `server.occupancy.replay` (one definition, docs/reports.md): `timeline` order, never
+    below zero, staff `corrections` (at, room, value) applied at their time. A room counts as occupied from the moment it
     stops being empty until it is empty again; a room still occupied after the building's last crossing of the
     day counts until that crossing (nothing is known after it). `identified_purged` adds check-ins whose member
     code retention has removed, so a recount keeps them.
@@ -145,7 +147,22 @@ def rollup_day(
     for device, door in doors.items():
         for direction in ("in", "out"):
             paths[(device, direction)] = moves(door, direction, 1)
-    for ts, device, direction, count in sorted(crossings):
+    for step in timeline(crossings, corrections):
+        if step[1] == 1:  # a staff correction: the room holds `value` people from then on
+            ts, _kind, room, value = step
+            r = out.rooms.get(room)
+            if r is None:
+                r = out.rooms[room] = RoomDay(room)
+            before = occupancy.get(room, 0)
+            if before == 0 and value > 0:
+                since[room] = ts
+            elif before > 0 and value == 0:
+                r.occupied_ms += _ms(ts) - _ms(since.pop(room))
+            if value > r.peak:
+                r.peak, r.peak_at = value, ts
+            occupancy[room] = value
+            continue
+        ts, _kind, device, direction, count = step
         out.events += 1
         path = paths.get((device, direction))
         if path is None:

@@ -12,6 +12,7 @@ from typing import Any
 from footfall.clock import format_ts, parse_ts
 from footfall.messages import PURPOSES
 from footfall.server import occupancy
+from footfall.server.reports import day_corrections
 from footfall.server.rollup import entrance_direction
 from footfall.server.store import SqliteStore
 from footfall.site import SiteConfig
@@ -70,7 +71,9 @@ def visits(site: SiteConfig, crossings: Iterable[tuple[dt.datetime, str, str, in
 
 def daily_report(site: SiteConfig, store: SqliteStore, day: dt.date) -> dict[str, Any]:
     crossings = store.day_crossings(day)
-    rooms = occupancy.replay_day(crossings, site.doors_by_device, day)
+    # The same definition as live occupancy and the reports (docs/reports.md, "Occupancy and peak").
+    corrections = day_corrections(site, store.conn, day)
+    rooms = occupancy.replay(crossings, site.doors_by_device, day, corrections)
     room_rows = []
     for room in site.rooms:
         counts = rooms.get(room.id) or occupancy.RoomCounts(day=day)
