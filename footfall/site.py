@@ -45,6 +45,11 @@ def _name(value: str) -> None:
     check_name(value, "name")
 
 
+def _http_url(value: str) -> None:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+
+
 SITE_SCHEMA: Schema = {
     "site": {
         "id": Key(str, required=True, check=_name, help='a short name such as "dongsi"'),
@@ -68,6 +73,22 @@ SITE_SCHEMA: Schema = {
         "raw_retention_days": Key(int, 400, check=positive),
         "identified_retention_days": Key(int, 180, check=positive),
     },
+    # Alerts that reach staff (docs/config.md "Alerts"); [[webhooks]] are where they are sent.
+    "alerts": {
+        "device_offline_s": Key(int, 300, check=positive),
+        "ingest_stall_s": Key(int, 60, check=positive),
+        "disk_free_min_mb": Key(int, 500, check=non_negative),
+        "check_every_s": Key(int, 10, check=positive),
+        "retry_max_s": Key(int, 600, check=positive),
+        "give_up_after_h": Key(int, 24, check=positive),
+    },
+    "webhooks": {
+        "url": Key(str, required=True, check=_http_url),
+        "format": Key(str, "generic", check=one_of("generic", "wecom", "dingtalk", "feishu")),
+        "secret": Key(str),
+        "name": Key(str),
+        "kinds": Key(list),
+    },
     "rooms": {
         "id": Key(str, required=True, check=_name),
         "name": Key(str, required=True),
@@ -86,7 +107,7 @@ SITE_SCHEMA: Schema = {
         "room": Key(str),
     },
 }
-TABLES = ("rooms", "doors", "devices")
+TABLES = ("rooms", "doors", "devices", "webhooks")
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,8 @@ class SiteConfig:
     rooms_by_id: dict[str, Room] = field(default_factory=dict, repr=False)
     doors_by_device: dict[str, Door] = field(default_factory=dict, repr=False)
     devices_by_id: dict[str, Device] = field(default_factory=dict, repr=False)
+    alerts: dict[str, Any] = field(default_factory=dict)
+    webhooks: tuple[dict[str, Any], ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -209,7 +232,24 @@ def site_from_dict(
         rooms_by_id={r.id: r for r in rooms},
         doors_by_device=doors_by_device,
         devices_by_id=devices_by_id,
+        alerts=conf["alerts"],
+        webhooks=tuple(_webhooks(path, conf["webhooks"])),
     )
+
+
+def _webhooks(path: str, hooks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each webhook gets a name (its position by default): deliveries are tracked per name."""
+    out = []
+    for index, hook in enumerate(hooks):
+        kinds = hook["kinds"]
+        if kinds is not None and not all(isinstance(k, str) for k in kinds):
+            raise ConfigError(path, f"webhooks[{index}].kinds", "must be a list of alert kinds (strings)")
+        out.append({**hook, "name": hook["name"] or f"webhook-{index}"})
+    names = [h["name"] for h in out]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(path, f"webhooks[{index}].name", f"duplicate name {name!r}")
+    return out
 
 
 def _unique(path: str, section: str, ids: list[str]) -> None:

@@ -28,11 +28,14 @@ from footfall.messages import (
     load_json_object,
 )
 from footfall.server import acks, occupancy
+from footfall.server.alerting import alerts_payload, publish_alerts, raise_alert  # noqa: F401 - re-exported
 from footfall.server.health import EXIT_AFTER_S, IngestHealth
+from footfall.server.monitor import Monitor
 from footfall.server.reports import rollup_pending
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.schedule import schedule_message
 from footfall.server.store import EVENT_COLUMNS, SqliteStore, Tx, store_unavailable
+from footfall.server.webhooks import Deliverer
 from footfall.site import Door, SiteConfig
 
 logger = logging.getLogger(__name__)
@@ -96,6 +99,8 @@ class Ingestor:
         self.requested_rooms: set[str] = (
             set()
         )  # `republish-room` commands on server/cmd, taken by the service
+        self.cleared_alerts: list[int] = []  # `republish-alerts` and `republish-schedule` likewise
+        self.republish_alerts = self.republish_schedule = False
         self.dead_letter_limit = DeadLetterLimit(site.server["dead_letters_per_device_minute"])
         self.dead_letter_max = site.server["dead_letters_max"]
         # Live occupancy in event-time order: the latest event time counted per room today; an earlier one (a late
@@ -217,9 +222,30 @@ class Ingestor:
         rooms, self.requested_rooms = self.requested_rooms, set()
         return rooms
 
+    def take_requested_republish(self) -> tuple[list[int], bool, bool]:
+        """(alerts cleared by staff, republish alerts?, republish schedule?) asked since the last call."""
+        out = (self.cleared_alerts, self.republish_alerts, self.republish_schedule)
+        self.cleared_alerts, self.republish_alerts, self.republish_schedule = [], False, False
+        return out
+
     def _command(self, item: Incoming) -> None:
-        """A server command (the web process after a staff correction): `{"v":1,"cmd":"republish-room","room":...}`."""
+        """A server command from the web process: `{"v":1,"cmd":"republish-room","room":...}` after a staff
+        correction, `republish-alerts` (with the `cleared` alert ids) after a staff clear, `republish-schedule`."""
         command = load_json_object(item.payload)
+        if command.get("cmd") == "republish-alerts":
+            ids = command.get("cleared", [])
+            if (
+                not isinstance(ids, list)
+                or len(ids) > 1000
+                or not all(type(i) is int and 0 < i < 2**63 for i in ids)
+            ):
+                raise ValidationError("must be a list of at most 1000 alert ids", "cleared")
+            self.cleared_alerts += ids
+            self.republish_alerts = True
+            return
+        if command.get("cmd") == "republish-schedule":
+            self.republish_schedule = True
+            return
         if command.get("cmd") != "republish-room":
             raise ValidationError(f"unknown command {str(command.get('cmd'))[:40]!r}", "cmd")
         room = command.get("room")
@@ -304,7 +330,10 @@ class Ingestor:
     ) -> None:
         """What a newly stored event changes: today's occupancy, or the open alerts."""
         if isinstance(p.event, Help):
-            tx.add_alert(p.row["device"], p.event.id, p.row["room"], p.when)
+            # One open help alert per kiosk: repeated taps join it (rate limit), staff clear it once.
+            raise_alert(
+                tx, "help", p.row["device"], "help call", p.when, room=p.row["room"], event_id=p.event.id
+            )
             self.alerts_changed = True
         elif isinstance(p.event, Crossing) and p.day == live_day:
             ts = p.row["ts"]
@@ -376,24 +405,30 @@ class IngestService:
             ],
             on_message=self._on_message,
             on_connect=self._on_connect,
-            on_disconnect=lambda: self.health.set_mqtt(False),
+            on_disconnect=self._on_disconnect,
             manual_ack=True,
         )
         self.health = IngestHealth(site.data_dir)
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._day = None
         self._next_rollup = utcnow() + ROLLUP_EVERY
+        # Alerts: offline devices and a nearly full disk, and their webhook deliveries (docs/alerts.md).
+        self.monitor = Monitor(site, store, utcnow())
+        self.deliverer = Deliverer(site, store)
+        self.link_up_since: dt.datetime | None = None
 
     def start(self) -> IngestService:
         # Days missed while ingest was not running are counted before new events arrive.
         rollup_pending(self.site, self.ingestor.store, utcnow())
         self._worker.start()
         self.link.start()
+        self.deliverer.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._worker.join(10)
+        self.deliverer.stop()
         self.link.stop(final=(self.server_topic, b"offline"))
         self.health.close()
 
@@ -408,8 +443,12 @@ class IngestService:
     def _on_message(self, message) -> None:
         self._queue.put(Incoming(message.topic, message.payload, message.mid, message.qos))
 
+    def _on_disconnect(self) -> None:
+        self.link_up_since = None
+
     def _on_connect(self, session_present: bool) -> None:
         self.health.set_mqtt(True)
+        self.link_up_since = utcnow()
         self.link.publish(self.server_topic, b"online", qos=1, retain=True)
         self.publish_all_rooms()
         publish_alerts(self.link, self.site, self.ingestor.store)
@@ -458,6 +497,7 @@ class IngestService:
                 if item.qos:
                     self.link.ack(item.mid, item.qos)
             self._confirm_to_devices()
+            self._alert_and_schedule_requests()
             for state in changed:
                 self._publish_room(state)
             if self.ingestor.alerts_changed:
@@ -498,6 +538,40 @@ class IngestService:
                 self.health.set_store_problem(None)
             return changed
 
+    def _check_alerts(self, now: dt.datetime) -> None:
+        try:
+            changed = self.monitor.check_devices(now, self.link_up_since)
+            changed |= self.monitor.check_disk(now)
+        except Exception:  # a full or locked store: the next check tries again; health reports the store
+            logger.exception("alert checks failed")
+            return
+        if changed:
+            publish_alerts(self.link, self.site, self.ingestor.store)
+
+    def _alert_and_schedule_requests(self) -> None:
+        """`republish-alerts` (the web after a staff clear; the kiosks of cleared help calls are told) and
+        `republish-schedule` (after a schedule edit): ingest is the only publisher of both retained topics."""
+        cleared, alerts, schedule = self.ingestor.take_requested_republish()
+        try:
+            if alerts:
+                publish_alerts(self.link, self.site, self.ingestor.store)
+                self._tell_kiosks_cleared(cleared)
+            if schedule:
+                self.link.publish(
+                    *schedule_message(self.site, self.ingestor.store, utcnow()), qos=1, retain=True
+                )
+        except Exception:  # the store is the truth; the next change republishes
+            logger.exception("could not republish alerts or schedule")
+
+    def _tell_kiosks_cleared(self, cleared: list[int]) -> None:
+        """A kiosk whose help call staff cleared stops showing "help is coming"."""
+        for pk in cleared:
+            alert = self.ingestor.store.alert(pk)
+            if alert and alert.get("kind") == "help" and alert["cleared_at"] and alert["device"]:
+                command = {"v": 1, "id": f"alert-{pk}", "cmd": "help-clear"}
+                topic = topics.device_cmd(self.site.id, alert["device"], self.site.prefix)
+                self.link.publish(topic, json.dumps(command).encode(), qos=1)
+
     def _room_states_asked_for(self, rooms: set[str], published: set[str]) -> list[dict[str, Any]]:
         """`republish-room` requests (the web process after a staff correction): read the rooms from the store."""
         rooms = rooms - published
@@ -519,20 +593,9 @@ class IngestService:
                 self.publish_all_rooms()
                 self.link.publish(*schedule_message(self.site, self.ingestor.store, now), qos=1, retain=True)
             self._day = day
+        if self.monitor.due(now):
+            self._check_alerts(now)
         if now >= self._next_rollup:
             # Recounts the days that late events (an outbox replaying after an outage) re-opened.
             rollup_pending(self.site, self.ingestor.store, now)
             self._next_rollup = now + ROLLUP_EVERY
-
-
-def alerts_payload(store: SqliteStore) -> dict[str, Any]:
-    alerts = [
-        {"id": a["pk"], "device": a["device"], "room": a["room"], "raised_at": a["raised_at"]}
-        for a in store.open_alerts()
-    ]
-    return {"v": 1, "alerts": alerts}
-
-
-def publish_alerts(link: MqttLink, site: SiteConfig, store: SqliteStore) -> None:
-    """The open help requests, retained on footfall/<site>/alerts (an extension of the protocol)."""
-    link.publish(topics.alerts(site.id, site.prefix), encode_json(alerts_payload(store)), qos=1, retain=True)

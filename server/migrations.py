@@ -209,3 +209,39 @@ def m006_dead_letter_counts(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m007_staff_alerts(db: Database) -> None:
+    """Alerts of every kind (help calls, offline devices, stalled ingest, low disk...) and their webhook deliveries.
+
+    An alert is open until cleared (by staff, or by the server when its condition ends). Raising or clearing one
+    writes a notice in the same transaction; the delivery worker turns each notice into one delivery per webhook,
+    so a notice committed before a crash is still delivered after the restart.
+    """
+    db.executescript(
+        """
+        ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'help';
+        ALTER TABLE alerts ADD COLUMN message TEXT;
+        ALTER TABLE alerts ADD COLUMN calls INTEGER NOT NULL DEFAULT 1;   -- repeats joined to this open alert
+        ALTER TABLE alerts ADD COLUMN last_at TEXT;
+        CREATE INDEX alerts_open_kind ON alerts (kind, device, cleared_at);
+        CREATE TABLE alert_notices (
+            pk INTEGER PRIMARY KEY,
+            alert INTEGER NOT NULL,
+            what TEXT NOT NULL,          -- raised | cleared
+            at TEXT NOT NULL
+        );
+        CREATE TABLE alert_deliveries (
+            notice INTEGER NOT NULL,
+            target TEXT NOT NULL,        -- the webhook's name
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,       -- due time, or the end of a worker's claim on it
+            delivered_at TEXT,
+            failed_at TEXT,              -- given up (give_up_after_h)
+            last_error TEXT,
+            PRIMARY KEY (notice, target)
+        );
+        CREATE INDEX alert_deliveries_due ON alert_deliveries (delivered_at, failed_at, next_at);
+        """
+    )

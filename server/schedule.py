@@ -176,11 +176,9 @@ def schedule_message(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> 
 
 
 def publish_schedule(site: SiteConfig, store: SqliteStore, hub: Any, now: dt.datetime) -> bool:
-    """Publish today's schedule through the web process's LiveHub link; False when there is no MQTT link."""
-    topic, payload = schedule_message(site, store, now)
-    link = getattr(hub, "link", None)
-    if link is None:
+    """Ask ingest, the only publisher of the retained schedule, to republish it; False without an MQTT link."""
+    if not getattr(hub, "mqtt", False):
         logger.debug("no MQTT link: today's schedule is not published")
         return False
-    link.publish(topic, payload, qos=1, retain=True)
+    hub.ask_ingest({"v": 1, "cmd": "republish-schedule"})
     return True

@@ -41,7 +41,7 @@ def test_help_alert_is_listed_until_staff_clear_it(tmp_path):
 
     add_user(store, "wang", "correct-horse", "staff")
     assert client.post("/login", data={"username": "wang", "password": "correct-horse"}).status_code == 302
-    assert client.post(f"/api/v1/alerts/{pk}/clear").get_json() == {"v": 1, "alerts": []}
+    assert client.post(f"/api/v1/alerts/{pk}/clear").get_json() == {"v": 1, "alerts": [], "cleared": [pk]}
     again = client.post(f"/api/v1/alerts/{pk}/clear")
     assert again.status_code == 409 and again.get_json()["error"] == "conflict"
     assert client.post("/api/v1/alerts/999/clear").status_code == 404

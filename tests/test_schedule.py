@@ -10,7 +10,13 @@ import pytest
 
 from footfall.kiosk.schedule import parse_schedule
 from footfall.server.reports import report, rollup_pending
-from footfall.server.schedule import ScheduleError, kiosk_payload, publish_schedule, validate
+from footfall.server.schedule import (
+    ScheduleError,
+    kiosk_payload,
+    publish_schedule,
+    schedule_message,
+    validate,
+)
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user, create_token
 from footfall.server.web.live import LocalHub
@@ -21,18 +27,17 @@ ITEM = {"title": "书法课", "title_en": "Calligraphy", "kind": "class", "room"
         "start": "14:00", "end": "15:30", "capacity": 25}  # fmt: skip
 
 
-class FakeLink:
-    def __init__(self):
-        self.published = []
-
-    def publish(self, topic, payload, qos=0, retain=False):
-        self.published.append((topic, payload, qos, retain))
-
-
 class LinkedHub(LocalHub):
+    """A hub with a (recorded) MQTT link: the web asks ingest, the only publisher, to republish the schedule."""
+
+    mqtt = True
+
     def __init__(self):
         super().__init__()
-        self.link = FakeLink()
+        self.asked = []
+
+    def ask_ingest(self, command):
+        self.asked.append(command)
 
 
 @pytest.fixture
@@ -79,7 +84,7 @@ def test_capacity_defaults_to_the_room(site):
     assert validate({**ITEM, "capacity": None}, site)["capacity"] == 50
 
 
-def test_crud_roles_and_the_retained_kiosk_message(client, tokens, hub):
+def test_crud_roles_and_the_retained_kiosk_message(client, tokens, hub, site, store):
     staff, viewer = auth(tokens["staff"]), auth(tokens["viewer"])
     assert client.post("/api/v1/schedule", json=ITEM, headers=viewer).status_code == 403
     created = client.post("/api/v1/schedule", json={**ITEM, "id": "calligraphy-1"}, headers=staff)
@@ -92,8 +97,14 @@ def test_crud_roles_and_the_retained_kiosk_message(client, tokens, hub):
     assert (
         bad.status_code == 422 and bad.get_json()["error"] == "invalid" and "room" in bad.get_json()["detail"]
     )
-    topic, payload, qos, retain = hub.link.published[-1]
-    assert (topic, qos, retain) == ("footfall/dongsi/schedule", 1, True)
+
+    def republished():
+        """The command the web sent, then what ingest publishes retained when it gets it."""
+        assert hub.asked.pop() == {"v": 1, "cmd": "republish-schedule"}
+        return schedule_message(site, store, NOW)
+
+    topic, payload = republished()
+    assert topic == "footfall/dongsi/schedule"
     message = json.loads(payload)
     assert message["date"] == TODAY
     assert message["items"] == [{"id": "calligraphy-1", "title": "书法课", "title_en": "Calligraphy", "kind": "class",
@@ -102,11 +113,11 @@ def test_crud_roles_and_the_retained_kiosk_message(client, tokens, hub):
     assert parse_schedule(payload)["items"][0]["id"] == "calligraphy-1"  # the kiosk accepts it
     changed = client.patch("/api/v1/schedule/calligraphy-1", json={"kind": "workshop"}, headers=staff)
     assert changed.status_code == 200 and changed.get_json()["kind"] == "workshop"
-    assert json.loads(hub.link.published[-1][1])["items"][0]["kind"] == "activity"
+    assert json.loads(republished()[1])["items"][0]["kind"] == "activity"
     listed = client.get(f"/api/v1/schedule?from={TODAY}&to={TODAY}", headers=viewer).get_json()
     assert [i["id"] for i in listed] == ["calligraphy-1"]
     assert client.delete("/api/v1/schedule/calligraphy-1", headers=staff).status_code == 200
-    assert json.loads(hub.link.published[-1][1])["items"] == []
+    assert json.loads(republished()[1])["items"] == []
     assert client.delete("/api/v1/schedule/calligraphy-1", headers=staff).status_code == 404
     assert client.get("/api/v1/schedule?from=x", headers=viewer).status_code == 400
 

@@ -262,10 +262,11 @@ def test_stream_sends_state_then_changes(client, tokens, hub, site):
     assert r.status_code == 200 and r.mimetype == "text/event-stream"
     chunks = r.response
     assert next(chunks).decode().startswith("retry:")
-    first = read_events(chunks, len(site.rooms) + len(site.devices) + 1)
+    first = read_events(chunks, len(site.rooms) + len(site.devices) + 2)
     assert [json.loads(d)["room"] for e, d in first if e == "room"] == [room.id for room in site.rooms]
     assert sum(1 for e, _ in first if e == "device") == len(site.devices)
-    assert first[-1] == ("alerts", '{"v":1,"alerts":[]}')
+    assert first[-2] == ("alerts", '{"v":1,"alerts":[]}')
+    assert json.loads(first[-1][1])["live"] is True  # LocalHub: no broker to lose
     assert read_events(chunks, 1) == [("comment", ": ping")]  # SSE_PING_S=0: no change yet -> a ping
     client.post(
         "/api/v1/rooms/meeting/adjust",

@@ -16,8 +16,8 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from footfall.server import audit, occupancy
+from footfall.server.alerting import alerts_payload
 from footfall.server.health import ingest_problems
-from footfall.server.ingest import alerts_payload
 from footfall.server.reports import parse_day
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.web import data, web
@@ -96,7 +96,12 @@ def adjust(room: str):
 @require("viewer")
 def devices():
     w = web()
-    return jsonify(data.device_list(w.site, w.store.devices(), w.now()))
+    return jsonify(data.device_list(w.site, w.store.devices(), w.now(), unknown=not _live(w)["live"]))
+
+
+def _live(w) -> dict[str, Any]:
+    """The live hub's view of the bus: when this server cannot hear its devices, their state is unknown."""
+    return w.live.live_status()
 
 
 @bp.get("/daily")
@@ -145,7 +150,8 @@ def stream():
     q = hub.subscribe()  # before reading the store, so no change falls between the snapshot and the stream
     try:
         rooms_now = _rooms_now()
-        devices_now = data.device_list(w.site, w.store.devices(), w.now())
+        live_now = _live(w)
+        devices_now = data.device_list(w.site, w.store.devices(), w.now(), unknown=not live_now["live"])
         alerts_now = alerts_payload(w.store)
     except BaseException:
         hub.unsubscribe(q)
@@ -160,6 +166,9 @@ def stream():
             for device in devices_now:
                 yield sse("device", device)
             yield sse("alerts", alerts_now)
+            yield sse(
+                "live", live_now
+            )  # then a `live` event whenever the broker link or ingest comes or goes
             while True:
                 try:
                     kind, payload = q.get(timeout=ping)

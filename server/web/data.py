@@ -21,8 +21,13 @@ from footfall.site import SiteConfig
 STALE_AFTER = dt.timedelta(seconds=150)
 
 
-def device_list(site: SiteConfig, stored: Iterable[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
-    """Every device of the site file, merged with what the store knows; stale 'online' shows 'offline'."""
+def device_list(
+    site: SiteConfig, stored: Iterable[dict[str, Any]], now: dt.datetime, unknown: bool = False
+) -> list[dict[str, Any]]:
+    """Every device of the site file, merged with what the store knows; stale 'online' shows 'offline'.
+
+    `unknown`: the server itself does not hear the bus (its broker link or ingest is down), so it cannot tell
+    whether a device is online: every state is 'unknown' rather than a false 'offline'."""
     rows = {row["id"]: row for row in stored}
     out = []
     for device in site.devices:
@@ -45,6 +50,8 @@ def device_list(site: SiteConfig, stored: Iterable[dict[str, Any]], now: dt.date
         last_seen = row.get("last_seen")
         if state == "online" and (last_seen is None or now - parse_ts(last_seen) > STALE_AFTER):
             state = "offline"
+        if unknown:
+            state = "unknown"
         out.append(
             {
                 "id": device.id,

@@ -6,6 +6,7 @@ behind is dropped rather than allowed to grow without bound; its browser reconne
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import queue
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 1000
 MAX_ALERTS_PAYLOAD = 1024 * 1024  # every open help call, retained by ingest: larger than one event
-Item = tuple[str, dict[str, Any]]  # ("room" | "device", payload)
+Item = tuple[str, dict[str, Any]]  # ("room" | "device" | "alerts" | "live", payload)
 
 
 class LocalHub:
@@ -40,6 +41,10 @@ class LocalHub:
     @property
     def connected(self) -> bool:
         return True
+
+    def live_status(self) -> dict[str, Any]:
+        """What the dashboard's pill shows: is this server hearing the bus, is ingest up, when data last came."""
+        return {"live": True, "broker": True, "ingest": True, "last_data": None}
 
     def subscribe(self) -> queue.Queue:
         q: queue.Queue = queue.Queue(self.maxsize)
@@ -112,9 +117,44 @@ class LiveHub(LocalHub):
                 (topics.all_room_states(site.id, prefix), 1),
                 (topics.all_device_status(site.id, prefix), 1),
                 (topics.alerts(site.id, prefix), 1),
+                (topics.server_status(site.id, prefix), 1),
             ],
             on_message=self._on_message,
+            on_connect=self._link_up,
+            on_disconnect=self._link_down,
         )
+        # Honest screens: the link's and ingest's state, and when the last message arrived (docs/alerts.md).
+        started = utcnow()
+        self.link_down_since: dt.datetime | None = started
+        self.ingest_online: bool | None = None  # None until ingest's retained status is seen
+        self.ingest_down_since: dt.datetime | None = started
+        self.last_data: dt.datetime | None = None
+
+    def live_status(self) -> dict[str, Any]:
+        broker = self.connected
+        ingest = bool(broker and self.ingest_online)
+        return {
+            "live": broker and ingest,
+            "broker": broker,
+            "ingest": ingest,
+            "last_data": format_ts(self.last_data) if self.last_data else None,
+        }
+
+    def ingest_problem(self) -> tuple[dt.datetime | None, str]:
+        """Since when nothing is being counted, as far as this process can tell, and why (None: all well)."""
+        if self.link_down_since is not None:
+            return self.link_down_since, "the web process cannot reach the MQTT broker"
+        if self.ingest_down_since is not None:
+            return self.ingest_down_since, "ingest is offline (its server status on the broker says so)"
+        return None, ""
+
+    def _link_up(self, _session_present: bool) -> None:
+        self.link_down_since = None
+        self.broadcast("live", self.live_status())
+
+    def _link_down(self) -> None:
+        self.link_down_since = utcnow()
+        self.broadcast("live", self.live_status())
 
     @property
     def connected(self) -> bool:
@@ -139,6 +179,11 @@ class LiveHub(LocalHub):
         command = {"v": 1, "cmd": "republish-room", "room": state["room"]}
         self.link.publish(topics.server_cmd(self.site.id, self.site.prefix), encode_json(command), qos=1)
 
+    def ask_ingest(self, command: dict[str, Any]) -> None:
+        """A server command for ingest (republish-room, republish-alerts, republish-schedule): ingest is the only
+        publisher of retained room state, alerts and schedule. Waits in paho's queue while the link is down."""
+        self.link.publish(topics.server_cmd(self.site.id, self.site.prefix), encode_json(command), qos=1)
+
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish on the web process's link (QoS 1); waits in paho's queue while the link is down."""
         self.link.publish(topic, payload, qos=1, retain=retain)
@@ -146,6 +191,10 @@ class LiveHub(LocalHub):
     def _on_message(self, message) -> None:
         """Runs on the MQTT thread: keep it short and never raise (a retained bad message comes back on every
         reconnect; it is counted in `rejected` and logged, and the link goes on)."""
+        if message.topic == topics.server_status(self.site.id, self.site.prefix):
+            self._ingest_status(message.payload)
+            return
+        self.last_data = utcnow()
         try:
             self.take(message.topic, message.payload)
         except ValidationError as exc:
@@ -166,6 +215,13 @@ class LiveHub(LocalHub):
                 self.broadcast("room", data)
         else:
             self.broadcast(kind, data)
+
+    def _ingest_status(self, payload: bytes) -> None:
+        online = payload == b"online"
+        if online != self.ingest_online:
+            self.ingest_online = online
+            self.ingest_down_since = None if online else utcnow()
+            self.broadcast("live", self.live_status())
 
     def decode(self, topic: str, payload: bytes) -> Item | None:
         """A message on a subscribed topic -> ("room", state) or ("device", device JSON); None to ignore."""
