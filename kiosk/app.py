@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from footfall.clock import format_ts, parse_day_start, utcnow
 from footfall.edge import EdgeRuntime, EdgeSettings
 from footfall.errors import ValidationError
-from footfall.kiosk.camera import decode_qr, opencv_frame_source
+from footfall.kiosk.camera import decode_qr, ffmpeg_frame_source
 from footfall.kiosk.config import LANGUAGES, KioskConfig
 from footfall.kiosk.flow import SCHEDULED, normalize_member, parse_checkin
 from footfall.kiosk.local import LocalState
@@ -81,7 +81,7 @@ class Kiosk:
             runtime.commands.setdefault("help-clear", self.clear_help)
         self.runtime = runtime
         if frame_source is None and config.kiosk["camera"]:
-            frame_source = opencv_frame_source(config.kiosk["camera_device"])
+            frame_source = ffmpeg_frame_source(config.kiosk["camera_device"])
         self.frame_source = frame_source
         self.catalogs = load_catalogs()
 

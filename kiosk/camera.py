@@ -1,34 +1,47 @@
-"""Member QR codes from the Pi camera: one frame at a time, decoded in memory, never stored or sent.
+"""Member QR codes from the kiosk's camera: one frame at a time, decoded in memory, never stored or sent.
 
-A frame source is any callable returning a BGR image (numpy array) or None; tests pass their own.
+The kiosk box has no OpenCV (it would triple the install): a frame is one grey picture read by Debian's `ffmpeg`
+from the V4L2 device (USB, or the Pi camera through libcamera's V4L2 compatibility), and zxing-cpp decodes it. A
+frame source is any callable returning an image (a 2-D buffer or array, as zxing-cpp reads) or None; tests pass
+their own.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 FrameSource = Callable[[], Any]
+FRAME_TIMEOUT_S = 5.0
 
 
-def opencv_frame_source(device: int = 0) -> FrameSource:
-    """Frames from a V4L2 camera (USB, or the Pi camera through libcamera's V4L2 compatibility), opened lazily
-    and kept open; the frame is returned to the caller and dropped, never written anywhere."""
-    import cv2
+def ffmpeg_frame_source(
+    device: int | str = 0, size: tuple[int, int] = (640, 480), input_args: Sequence[str] | None = None
+) -> FrameSource:
+    """One grey `size` frame per call from `ffmpeg`, reading /dev/video<device> (or `input_args`, e.g. a file in
+    tests). The camera is opened only for that frame, so it is read only while the scan screen asks."""
+    width, height = size
+    path = device if isinstance(device, str) else f"/dev/video{device}"
+    source = (
+        list(input_args) if input_args else ["-f", "v4l2", "-video_size", f"{width}x{height}", "-i", path]
+    )
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", *source, "-frames:v", "1"]
+    command += ["-vf", f"scale={width}:{height}", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
 
-    lock = threading.Lock()
-    state: dict[str, Any] = {"cap": None}
-
-    def read():
-        with lock:
-            if state["cap"] is None or not state["cap"].isOpened():
-                state["cap"] = cv2.VideoCapture(device)
-            ok, frame = state["cap"].read()
-            return frame if ok else None
+    def read() -> memoryview | None:
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=FRAME_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            logger.warning("camera frame failed: %s", exc)
+            return None
+        if done.returncode != 0 or len(done.stdout) != width * height:
+            logger.warning("camera frame failed: %s", done.stderr.decode(errors="replace").strip()[-200:])
+            return None
+        return memoryview(done.stdout).cast("B", (height, width))
 
     return read
 
@@ -37,11 +50,11 @@ def decode_qr(frame: Any) -> str | None:
     """The text of a QR code in `frame`, or None. The frame is not kept."""
     if frame is None:
         return None
-    import cv2
+    import zxingcpp
 
     try:
-        text, points, _ = cv2.QRCodeDetector().detectAndDecode(frame)
-    except cv2.error as exc:
+        found = zxingcpp.read_barcode(frame, formats=zxingcpp.BarcodeFormat.QRCode)
+    except (TypeError, ValueError, RuntimeError) as exc:  # a frame zxing-cpp cannot read
         logger.debug("QR decode failed: %s", exc)
         return None
-    return text or None
+    return (found.text or None) if found and found.valid else None

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from footfall.errors import ConfigError
 from footfall.kiosk.app import create_app
+from footfall.kiosk.camera import decode_qr, ffmpeg_frame_source
 from footfall.kiosk.cli import kiosk as kiosk_command
 from footfall.kiosk.config import kiosk_config_from_dict, load_kiosk_config
 from footfall.kiosk.flow import normalize_member
@@ -330,6 +331,17 @@ def test_qr_scan_decodes_in_memory(tmp_path):
     assert list((tmp_path / "kiosk").glob("*.png")) + list((tmp_path / "kiosk").glob("*.jpg")) == []
     no_camera = create_app(make_config(tmp_path / "other"))
     assert no_camera.test_client().post("/api/scan").status_code == 422
+
+
+def test_camera_frames_come_from_ffmpeg_and_decode_without_opencv(tmp_path):
+    """The kiosk box's frame source: one grey frame read by Debian's ffmpeg (here from a picture, on the Pi from
+    /dev/video0), decoded by zxing-cpp; a source that fails gives no frame, not an error."""
+    qr = cv2.QRCodeEncoder.create().encode("footfall-member:20240017")
+    picture = tmp_path / "held-up.png"
+    cv2.imwrite(str(picture), cv2.resize(np.pad(qr, 4, constant_values=255), (320, 240)))
+    frame = ffmpeg_frame_source(size=(320, 240), input_args=["-i", str(picture)])()
+    assert (frame.shape, decode_qr(frame)) == ((240, 320), "footfall-member:20240017")
+    assert ffmpeg_frame_source(str(tmp_path / "no-such-camera"))() is None
 
 
 @pytest.mark.parametrize(
