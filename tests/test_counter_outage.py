@@ -3,12 +3,14 @@ exactly once when it returns, even when the counter is SIGKILLed in the middle o
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import time
 
 import pytest
 
 from footfall.counter.simulate import VisitorModel, expected_counts
+from footfall.link import MqttLink
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration
@@ -16,6 +18,9 @@ pytestmark = pytest.mark.integration
 PEOPLE = 500
 SEED = 7
 OUTAGE_S = 30
+# The counter reconnects after at most the link's longest backoff; the replay gets that plus a clear margin.
+LONGEST_BACKOFF_S = inspect.signature(MqttLink).parameters["max_delay"].default
+REPLAY_WAIT_S = LONGEST_BACKOFF_S + 30
 
 
 def count(db, sql: str) -> int:
@@ -74,7 +79,7 @@ def test_broker_outage_and_counter_sigkill_mid_replay(broker, site_file, procs, 
     broker.start()
     remaining = wait_until(
         lambda: (n := count(outbox_db, "select count(*) from outbox")) < crossings and n,
-        30,
+        REPLAY_WAIT_S,
         interval=0.005,
         message="replay under way",
     )
