@@ -34,6 +34,12 @@ from footfall.cli_common import SITE_OPTION, load_site_or_exit
 )
 def demo(speed: float, port: int | None, data_dir: str | None, seed: int, broker_kind: str | None) -> None:
     """Run a whole center on this machine: broker, server, simulated door counters and a kiosk."""
+    # Every part's modules first: without the [demo] extra this fails here in one line, not in each child.
+    import gpiozero  # noqa: F401
+
+    import footfall.kiosk.main  # noqa: F401
+    import footfall.server.ingest  # noqa: F401
+    import footfall.server.web.serve  # noqa: F401
     from footfall.demo.run import run_demo
 
     sys.exit(run_demo(data_dir, speed, port, seed, broker_kind))

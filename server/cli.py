@@ -33,6 +33,9 @@ def server(config_path: str, only: str | None) -> None:
 
         main_web(site)
     else:
+        # Both parts' modules first: without the [server] extra this fails here in one line, not in each child.
+        import footfall.server.ingest  # noqa: F401
+        import footfall.server.web.serve  # noqa: F401
         from footfall.server.process import run_both
 
         sys.exit(run_both(config_path, site))
