@@ -23,7 +23,25 @@ def setup_logging(verbose: bool) -> None:
 
 
 class FootfallGroup(click.Group):
-    """Turns Footfall's own errors into one clear line and a non-zero exit, never a traceback."""
+    """Turns Footfall's own errors into one clear line and a non-zero exit, never a traceback.
+
+    The apps' commands are added when click first asks for a command, not at import: importing this module
+    imports no app (tests/test_layers.py)."""
+
+    apps_added = False
+
+    def _add_apps(self) -> None:
+        if not self.apps_added:
+            self.apps_added = True
+            add_app_commands(self)
+
+    def get_command(self, ctx, cmd_name):
+        self._add_apps()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx):
+        self._add_apps()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx):
         try:
@@ -51,7 +69,13 @@ EXTRA_OF_MODULE = {
     "amqtt": "demo",
     "psycopg": "district",
 }
-EXTRA_OF_COMMAND = {"counter": "beam", "kiosk": "kiosk", "demo": "demo", "demo-center": "demo"}
+EXTRA_OF_COMMAND = {
+    "counter": "beam",
+    "kiosk": "kiosk",
+    "demo": "demo",
+    "demo-center": "demo",
+    **dict.fromkeys(["server", "token", "report", "user", "device", "backup", "restore"], "server"),
+}
 
 
 @click.group(cls=FootfallGroup)
@@ -84,9 +108,6 @@ def add_app_commands(group: click.Group) -> None:
             continue
         for command in loaded if isinstance(loaded, list | tuple) else (loaded,):
             group.add_command(command)
-
-
-add_app_commands(main)
 
 
 if __name__ == "__main__":

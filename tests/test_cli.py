@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    group.list_commands(click.Context(group))  # the top group adds the apps' commands when first asked
     for name, command in group.commands.items():
         if command.hidden:
             continue
