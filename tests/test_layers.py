@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
@@ -57,3 +59,38 @@ def test_no_module_imports_an_app_by_its_bare_name():
     files = [p for d in ("footfall", *APPS, "tests", "bench") for p in (ROOT / d).rglob("*.py")]
     assert len(files) > 50
     assert [hit for path in files for hit in bare_app_imports(path)] == []
+
+
+def third_party_imports(path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return {
+        n for n in names if n not in sys.stdlib_module_names and n not in ("footfall", "tests", "__future__")
+    }
+
+
+def test_every_import_of_the_apps_is_a_declared_dependency():
+    """Each third-party module the installed code imports comes from a distribution pyproject.toml declares."""
+    declared = {
+        re.split(r"[<>=!\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in metadata.requires("footfall") or []
+    }
+    providers = metadata.packages_distributions()
+    imported = {
+        name: path.relative_to(ROOT)
+        for d in ("footfall", *APPS)
+        for path in (ROOT / d).rglob("*.py")
+        for name in third_party_imports(path)
+    }
+    undeclared = {}
+    for name, where in imported.items():
+        dists = {d.lower().replace("_", "-") for d in providers.get(name, [name])}
+        if not dists & declared:
+            undeclared[name] = str(where)
+    assert undeclared == {}
+    assert {"markupsafe", "picamera2", "zxing-cpp"} <= declared
