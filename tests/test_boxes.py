@@ -54,7 +54,13 @@ BOXES = {
         skip=("footfall.counter.camera", "footfall.counter.camera_app"),  # the [camera] extra
     ),
     "kiosk": Box("kiosk", 40, frozenset(OPENCV), ("footfall", "footfall.kiosk")),
-    "server": Box("server", 90, frozenset(OPENCV | {"gpiozero", "amqtt"}), ("footfall", "footfall.server")),
+    "server": Box(
+        "server",
+        90,
+        frozenset(OPENCV | {"gpiozero", "amqtt"}),
+        ("footfall", "footfall.server"),
+        skip=("footfall.server.district_",),  # the [district] extra (PostgreSQL)
+    ),
 }
 
 # Run inside a box's venv: what is installed, and which modules fail to import.
