@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from footfall import member_code
 from footfall.clock import format_ts, parse_ts
 from footfall.errors import ValidationError
 from footfall.topics import check_name
@@ -257,6 +258,8 @@ def event_from_dict(obj: dict) -> Crossing | Checkin | Help:
             if value is not None and not 1 <= len(value) <= 64:
                 raise ValidationError("must be 1..64 characters", key)
             extras[key] = value
+        if extras["member"] is not None:  # a center-issued code, never a phone number or a name (#11, #16)
+            member_code.validate(extras["member"])
         room = _require(obj, "room", str, optional=True)
         if room is not None:
             check_name(room, "room")

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from footfall import member_code
 from footfall.errors import ValidationError
 from footfall.messages import PURPOSES
 
 MAX_PEOPLE = 50
 MEMBER_PREFIXES = ("footfall-member:", "member:")
-_MEMBER = re.compile(r"^[0-9A-Z]{4,16}$")
-_PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # a mainland mobile number: never taken as a member code
 SCHEDULED = ("class", "activity")
 
 
 def normalize_member(text: Any) -> str:
-    """A member code from the keypad or a QR code: 4-16 digits or capital letters, never a phone number."""
+    """A member code from the keypad or a QR code (which may carry a `footfall-member:` prefix): 9 digits with a
+    check digit (footfall/member_code.py), so a phone number, ID-card number or name is refused."""
     if not isinstance(text, str):
         raise ValidationError("must be a string", "member")
     code = text.strip()
     for prefix in MEMBER_PREFIXES:
         if code.lower().startswith(prefix):
             code = code[len(prefix) :].strip()
-    code = code.upper()
-    if not _MEMBER.match(code):
-        raise ValidationError("must be 4 to 16 digits or letters", "member")
-    if _PHONE.match(code):
-        raise ValidationError("looks like a phone number, not a member code", "member")
-    return code
+    return member_code.validate(code)
 
 
 def _count(body: dict, key: str, default: int) -> int:

@@ -38,7 +38,7 @@ def test_checkin_with_optional_fields():
                 "adults": 1,
                 "children": 2,
                 "activity": "a-7",
-                "member": "M123",
+                "member": "202400174",
                 "room": "book-bar",
             }
         )

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from footfall import topics
+from footfall import member_code, topics
 from footfall.clock import format_ts
 from footfall.messages import Checkin, Crossing
 from footfall.server.ingest import Incoming
@@ -130,7 +130,7 @@ def simulate_day(rng: random.Random, day: dt.date, items: list[dict[str, Any]]) 
         now = cross(arrive, "door-main", "in", size)
         if checkin is not None and rng.random() < checkin["p"]:
             at = sim.t(now + rng.randint(20_000, 90_000))
-            member = f"m{rng.randint(1, 900):04d}" if rng.random() < 0.2 else None
+            member = member_code.make(20_240_000 + rng.randint(1, 900)) if rng.random() < 0.2 else None
             sim.checkins.append(
                 {"ms": at, "member": member, **{k: v for k, v in checkin.items() if k != "p"}}
             )
@@ -172,7 +172,7 @@ def simulate_day(rng: random.Random, day: dt.date, items: list[dict[str, Any]]) 
             }
             now = cross(arrive, "door-main", "in", size)
             if rng.random() < checkin["p"]:
-                member = f"m{rng.randint(1, 900):04d}" if rng.random() < 0.2 else None
+                member = member_code.make(20_240_000 + rng.randint(1, 900)) if rng.random() < 0.2 else None
                 at = sim.t(now + rng.randint(10_000, 25_000))
                 sim.checkins.append(
                     {"ms": at, "member": member, **{k: v for k, v in checkin.items() if k != "p"}}
