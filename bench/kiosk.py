@@ -32,6 +32,7 @@ from footfall import topics  # noqa: E402
 from footfall.demo.broker import LocalBroker  # noqa: E402
 from footfall.kiosk.config import kiosk_config_from_dict  # noqa: E402
 from footfall.kiosk.main import KioskService  # noqa: E402
+from footfall.kiosk.pin import hash_pin  # noqa: E402
 
 SAMPLES = 30
 PURPOSES = ("affairs", "reading", "counselling", "culture", "other")
@@ -79,7 +80,7 @@ def run() -> None:
         raw = {
             "device": {"id": "kiosk-hall", "site": "dongsi", "clock": "synced"},
             "mqtt": {"port": broker.port},
-            "kiosk": {"data_dir": str(Path(tmp) / "kiosk"), "staff_pin": "2468"},
+            "kiosk": {"data_dir": str(Path(tmp) / "kiosk"), "staff_pin_hash": hash_pin("3071")},
         }
         service = KioskService(kiosk_config_from_dict(raw, env={}), port=0).start()
         runtime = service.kiosk.runtime

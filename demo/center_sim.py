@@ -129,13 +129,16 @@ def plan_day(site: SiteConfig, seed: int, visits: int = 300, open_hours: float =
 
 
 def _tap_kiosk(url: str, visit: Visit) -> None:
-    """Check in through the running kiosk app, as a visitor's taps would."""
+    """Check in through the running kiosk app, as a visitor's taps would (with the CSRF token the kiosk gives
+    local clients at GET /api/csrf, see docs/kiosk.md)."""
     body = json.dumps({"purpose": visit.purpose, "adults": visit.adults, "children": visit.children}).encode()
-    request = urllib.request.Request(f"{url}/api/checkin", body, {"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=5):
+        with urllib.request.urlopen(f"{url}/api/csrf", timeout=5) as resp:
+            token = json.loads(resp.read())["token"]
+        headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/api/checkin", body, headers), timeout=5):
             pass
-    except OSError as exc:
+    except (OSError, ValueError, KeyError) as exc:
         logger.warning("kiosk check-in failed: %s", exc)
 
 

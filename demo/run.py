@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from footfall.demo.broker import LocalBroker, free_port, wait_for_port
+from footfall.kiosk.pin import hash_pin, weak_reason
 from footfall.signals import stop_children
 
 logger = logging.getLogger(__name__)
@@ -30,12 +31,20 @@ clock = "synced"
 [kiosk]
 listen = "127.0.0.1:{port}"
 data_dir = "{data_dir}"
-staff_pin = "2468"
+staff_pin_hash = "{pin_hash}"
 timezone = "Asia/Shanghai"
 day_starts = "04:00"
 center_name = "东四街道党群服务中心"
 center_name_en = "Dongsi Community Service Center"
 """
+
+
+def demo_pin() -> str:
+    """A fresh staff PIN for the demo's kiosk (the example's 2468 is refused at start-up)."""
+    while True:
+        pin = f"{secrets.randbelow(10**6):06d}"
+        if weak_reason(pin) is None:
+            return pin
 
 
 def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, broker_kind: str | None) -> int:
@@ -87,7 +96,10 @@ def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, br
         spawn("server", "-c", str(site_path), "--only", "web")
         kiosk_port = free_port()
         kiosk_conf = base / "kiosk.toml"
-        kiosk_conf.write_text(KIOSK_TOML.format(port=kiosk_port, data_dir=base / "kiosk"))
+        kiosk_pin = demo_pin()
+        kiosk_conf.write_text(
+            KIOSK_TOML.format(port=kiosk_port, data_dir=base / "kiosk", pin_hash=hash_pin(kiosk_pin))
+        )
         spawn("kiosk", "-c", str(kiosk_conf))
         for what, where in (("web server", web_port), ("kiosk", kiosk_port)):
             if not wait_for_port(where, 30):
@@ -111,7 +123,7 @@ Footfall demo: {site_path}
   broker     {broker.kind} on 127.0.0.1:{broker.port}
   dashboard  http://127.0.0.1:{web_port}/   login: {DEMO_USER} / {password}
   big screen http://127.0.0.1:{web_port}/screen
-  kiosk      http://127.0.0.1:{kiosk_port}/   (staff PIN 2468)
+  kiosk      http://127.0.0.1:{kiosk_port}/   (staff PIN {kiosk_pin})
   data       {base}   (logs in server.log)
 A day of visitors plays at {speed:g}x speed. Press Ctrl-C to stop.
 """,

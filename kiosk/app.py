@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,15 +22,19 @@ from werkzeug.exceptions import HTTPException
 
 from footfall.clock import format_ts, parse_day_start, utcnow
 from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.errors import ValidationError
+from footfall.errors import FootfallError, ValidationError
 from footfall.kiosk.camera import decode_qr, ffmpeg_frame_source
 from footfall.kiosk.config import LANGUAGES, KioskConfig
 from footfall.kiosk.flow import SCHEDULED, normalize_member, parse_checkin
+from footfall.kiosk.guard import Guard
+from footfall.kiosk.guard import install as install_guard
 from footfall.kiosk.local import LocalState
+from footfall.kiosk.pin import PinLimiter
 from footfall.kiosk.schedule import local_now, open_items, todays_items
 from footfall.kiosk.staff import bp as staff_bp
 from footfall.link import LinkSettings
 from footfall.messages import Checkin, Help
+from footfall.outbox import OutboxFull
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +46,50 @@ def load_catalogs() -> dict[str, dict[str, str]]:
     return {lang: json.loads((HERE / "i18n" / f"{lang}.json").read_text("utf-8")) for lang in LANGUAGES}
 
 
+class DamagedOutbox(FootfallError):
+    """The kiosk's outbox file cannot be read; one line naming the file (the process stops: nothing is lost
+    by waiting, and the file is left for the staff to move aside or recover)."""
+
+
 def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    path = config.data_dir / "outbox.db"
     settings = EdgeSettings(
         site=config.device["site"],
         device=config.device["id"],
         kind="kiosk",
-        outbox_path=str(config.data_dir / "outbox.db"),
+        outbox_path=str(path),
         link=LinkSettings.from_config(config.mqtt),
         prefix=config.mqtt["prefix"],
         clock=config.device["clock"],
+        max_events=config.outbox["max_events"],
+        high_water=config.outbox["high_water"],
+        window=config.outbox["window"],
     )
-    return EdgeRuntime(settings, **hooks)
+    try:
+        return EdgeRuntime(settings, **hooks)
+    except sqlite3.DatabaseError as exc:
+        raise DamagedOutbox(
+            f"kiosk outbox {path} is damaged ({exc}): move the file aside (it may still hold unsent check-ins) "
+            "and start the kiosk again"
+        ) from None
+
+
+class RefusalLog:
+    """Refused check-ins (a full outbox) are logged once a minute with their count, not once each."""
+
+    EVERY_S = 60.0
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._last = float("-inf")
+
+    def refused(self, why: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last >= self.EVERY_S:
+            logger.error("check-in refused (%d so far): %s", self.count, why)
+            self._last = now
 
 
 class Kiosk:
@@ -74,7 +112,9 @@ class Kiosk:
         self.help_pending = False
         self.lock = threading.Lock()
         self.staff_tokens: dict[str, float] = {}
-        self.pin_failures: list[float] = []
+        self.pins = PinLimiter()
+        self.guard = Guard(config.allowed_hosts)
+        self.refusals = RefusalLog()
         if runtime is None:
             runtime = build_runtime(config, **self.runtime_hooks())
         else:
@@ -180,6 +220,7 @@ def create_app(
     app.json.ensure_ascii = False
     kiosk = Kiosk(config, runtime, now, frame_source, overrides)
     app.extensions["kiosk"] = kiosk
+    install_guard(app, kiosk.guard)
     app.register_blueprint(staff_bp)
 
     @app.get("/")
@@ -194,6 +235,7 @@ def create_app(
             "retention_days": s["member_retention_days"],
             "center": {"zh-CN": s["center_name"], "en": s["center_name_en"]},
             "scheduled": list(SCHEDULED),
+            "csrf": kiosk.guard.token,
         }
         return render_template("index.html", client=client, catalogs=kiosk.catalogs, lang=kiosk.language())
 
@@ -216,6 +258,12 @@ def create_app(
     @app.errorhandler(ValidationError)
     def invalid(exc: ValidationError):
         return jsonify({"error": "invalid", "field": exc.field, "detail": str(exc)}), 422
+
+    @app.errorhandler(OutboxFull)
+    def outbox_full(exc: OutboxFull):
+        # The visitor is asked to see the service desk (kiosk.js); staff see `health.outbox: "full"`.
+        kiosk.refusals.refused(str(exc))
+        return jsonify({"error": "outbox_full", "detail": "the kiosk cannot store more check-ins now"}), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from footfall.config import MQTT_SCHEMA, Key, Schema, host_port, load_toml, one_of, positive, validate
+from footfall.errors import ConfigError
+from footfall.kiosk.pin import EXAMPLE_PIN, check_hash, is_example
 from footfall.topics import check_name
 
 LANGUAGES = ("zh-CN", "en")
@@ -32,9 +34,20 @@ def _loopback(value: str) -> None:
         raise ValueError(f'must be a loopback address (127.0.0.1, ::1 or localhost), got "{host}"')
 
 
-def _pin(value: str) -> None:
-    if not value.isdigit() or not 4 <= len(value) <= 8:
-        raise ValueError('must be 4 to 8 digits, as a string (e.g. "2468")')
+def _plain_pin(value: str) -> None:
+    raise ValueError(
+        "a PIN in plain text is not accepted any more: run `footfall kiosk pin -c kiosk.toml`, which stores it "
+        "hashed as staff_pin_hash (docs/kiosk.md)"
+    )
+
+
+def _pin_hash(value: str) -> None:
+    check_hash(value)
+
+
+def _hosts(value: list) -> None:
+    if not value or not all(isinstance(h, str) and h and " " not in h for h in value):
+        raise ValueError('must be a list of host names, e.g. ["127.0.0.1", "localhost"]')
 
 
 def _timezone(value: str) -> None:
@@ -62,9 +75,15 @@ KIOSK_SCHEMA: Schema = {
     "kiosk": {
         "listen": Key(str, "127.0.0.1:8080", check=_loopback),
         "data_dir": Key(str, "/var/lib/footfall-kiosk"),
-        "staff_pin": Key(
-            str, required=True, check=_pin, help='a PIN of 4 to 8 digits for staff mode, e.g. "2468"'
+        "staff_pin": Key(str, check=_plain_pin),
+        "staff_pin_hash": Key(
+            str,
+            required=True,
+            check=_pin_hash,
+            help="the staff-mode PIN, hashed: run `footfall kiosk pin -c kiosk.toml` to set it",
         ),
+        # Host names the UI answers to (the Host header; against DNS rebinding); the listen host is always one.
+        "allowed_hosts": Key(list, ["127.0.0.1", "localhost", "::1"], check=_hosts),
         "idle_seconds": Key(int, 60, check=positive),
         "warn_seconds": Key(int, 15, check=positive),
         "success_seconds": Key(int, 5, check=positive),
@@ -78,6 +97,13 @@ KIOSK_SCHEMA: Schema = {
         "center_name_en": Key(str, "Community service center"),
         "member_retention_days": Key(int, 180, check=positive),
     },
+    # The durable outbox of check-ins and help calls (as in counter.toml): when max_events wait unsent, a new
+    # check-in is refused and the visitor is asked to see the service desk.
+    "outbox": {
+        "max_events": Key(int, 100_000, check=positive),
+        "high_water": Key(int, 1_000, check=positive),
+        "window": Key(int, 1_000, check=positive),
+    },
 }
 
 
@@ -87,6 +113,7 @@ class KioskConfig:
     device: dict[str, Any]
     mqtt: dict[str, Any]
     kiosk: dict[str, Any]
+    outbox: dict[str, Any]
 
     @property
     def data_dir(self) -> Path:
@@ -96,6 +123,11 @@ class KioskConfig:
     def listen(self) -> tuple[str, int]:
         host, _, port = self.kiosk["listen"].rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        hosts = [h.lower().strip("[]") for h in self.kiosk["allowed_hosts"]]
+        return tuple(dict.fromkeys([self.listen[0].lower(), *hosts]))
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -109,8 +141,19 @@ def kiosk_config_from_dict(
     kiosk = dict(data["kiosk"])
     if not Path(kiosk["data_dir"]).is_absolute() and not path.startswith("<"):
         kiosk["data_dir"] = str(Path(path).resolve().parent / kiosk["data_dir"])
-    return KioskConfig(path, data["device"], data["mqtt"], kiosk)
+    return KioskConfig(path, data["device"], data["mqtt"], kiosk, data["outbox"])
 
 
 def load_kiosk_config(path: str | os.PathLike, env: dict[str, str] | None = None) -> KioskConfig:
     return kiosk_config_from_dict(load_toml(path), str(path), env)
+
+
+def refuse_example_pin(config: KioskConfig) -> None:
+    """At start-up: the example's PIN would let anyone who has read the documentation into staff mode."""
+    if is_example(config.kiosk["staff_pin_hash"]):
+        raise ConfigError(
+            config.path,
+            "kiosk.staff_pin_hash",
+            f"is the example's PIN {EXAMPLE_PIN}, refused outside the demo: "
+            f"set your own with `footfall kiosk pin -c {config.path}`",
+        )

@@ -3,6 +3,7 @@ day's (member, activity) check-ins for the duplicate check, stored as hashes and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -28,6 +29,22 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _connect_cache(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, day TEXT NOT NULL, at TEXT NOT NULL)"
+        )
+        (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {verdict}")
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
 class LocalState:
     """Thread-safe: the MQTT feed writes schedule and rooms, Flask request threads read them."""
 
@@ -41,11 +58,33 @@ class LocalState:
         self._schedule_path = self.dir / "schedule.json"
         self._settings_path = self.dir / "settings.json"
         self._load()
-        self._db = sqlite3.connect(self.dir / "kiosk.db", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, day TEXT NOT NULL, at TEXT NOT NULL)"
+        self._db_path = self.dir / "kiosk.db"
+        self._db = self._open_cache()
+
+    def _open_cache(self) -> sqlite3.Connection:
+        """kiosk.db is only a cache (today's duplicate check): a damaged one is replaced by an empty one."""
+        try:
+            return _connect_cache(self._db_path)
+        except sqlite3.DatabaseError as exc:
+            return self._fresh_cache(exc)
+
+    def _fresh_cache(self, exc: Exception) -> sqlite3.Connection:
+        logger.warning(
+            "duplicate-check cache %s is damaged (%s): starting an empty one "
+            "(a member may check in twice to an activity today)",
+            self._db_path,
+            exc,
         )
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self._db_path}{suffix}").unlink(missing_ok=True)
+        return _connect_cache(self._db_path)
+
+    def _rebuild_cache(self, exc: Exception) -> None:
+        """The cache broke while running: close it and start an empty one."""
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = self._fresh_cache(exc)
 
     def _load(self) -> None:
         if self._schedule_path.exists():
@@ -107,19 +146,32 @@ class LocalState:
 
     def already(self, day: dt.date, member: str, activity: str) -> str | None:
         """Local "HH:MM" of this member's earlier check-in to this activity today, or None."""
-        row = self._db.execute(
-            "SELECT at FROM seen WHERE key=?", (self._key(day, member, activity),)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT at FROM seen WHERE key=?", (self._key(day, member, activity),)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._rebuild_cache(exc)
+            return None
         return row[0] if row else None
 
     def remember(self, day: dt.date, member: str, activity: str, hhmm: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO seen (key, day, at) VALUES (?, ?, ?)",
-                (self._key(day, member, activity), day.isoformat(), hhmm),
-            )
+        row = (self._key(day, member, activity), day.isoformat(), hhmm)
+        for attempt in range(2):
+            try:
+                with self._lock:
+                    self._db.execute("INSERT OR IGNORE INTO seen (key, day, at) VALUES (?, ?, ?)", row)
+                return
+            except sqlite3.DatabaseError as exc:
+                if attempt:
+                    raise
+                self._rebuild_cache(exc)
 
     def purge(self, today: dt.date) -> int:
         """Forget earlier days (the duplicate check needs only today)."""
-        with self._lock:
-            return self._db.execute("DELETE FROM seen WHERE day < ?", (today.isoformat(),)).rowcount
+        try:
+            with self._lock:
+                return self._db.execute("DELETE FROM seen WHERE day < ?", (today.isoformat(),)).rowcount
+        except sqlite3.DatabaseError as exc:
+            self._rebuild_cache(exc)
+            return 0

@@ -9,9 +9,9 @@ import threading
 from werkzeug.serving import make_server
 
 from footfall import sdnotify
-from footfall.errors import ConfigError
+from footfall.errors import ConfigError, FootfallError
 from footfall.kiosk.app import create_app
-from footfall.kiosk.config import KioskConfig, load_kiosk_config
+from footfall.kiosk.config import KioskConfig, load_kiosk_config, refuse_example_pin
 from footfall.kiosk.feed import Feed
 from footfall.signals import wait_for_signal
 
@@ -60,11 +60,15 @@ def run(config_path: str | os.PathLike) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         config = load_kiosk_config(config_path)
+        refuse_example_pin(config)
     except ConfigError as exc:
         logger.error("configuration error: %s", exc)
         return 2
     try:
         service = KioskService(config).start()
+    except FootfallError as exc:  # a damaged outbox (DamagedOutbox): one line naming the file
+        logger.error("%s", exc)
+        return 1
     except OSError as exc:
         logger.error("cannot listen on %s: %s", config.kiosk["listen"], exc)
         return 1

@@ -1,8 +1,10 @@
-"""Staff mode behind the PIN from kiosk.toml: device, outbox queue, broker link, last events, default language."""
+"""Staff mode behind the PIN (stored hashed in kiosk.toml; wrong PINs back off per source, see kiosk/pin.py):
+device, outbox queue, broker link, last events, default language."""
 
 from __future__ import annotations
 
-import hmac
+import logging
+import math
 import secrets
 import time
 from typing import Any
@@ -12,12 +14,13 @@ from flask import Blueprint, current_app, jsonify, request
 from footfall import __version__
 from footfall.errors import ValidationError
 from footfall.kiosk.config import LANGUAGES
+from footfall.kiosk.pin import verify_pin
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("staff", __name__, url_prefix="/api/staff")
 
 SESSION_S = 600  # a staff session ends after 10 minutes (and when staff mode is left)
-MAX_FAILURES = 5  # wrong PINs within LOCK_S lock the PIN pad for LOCK_S
-LOCK_S = 60
 
 
 def _kiosk():
@@ -37,20 +40,21 @@ def _require_staff():
 @bp.post("/login")
 def login():
     k = _kiosk()
-    now = time.monotonic()
-    k.pin_failures = [t for t in k.pin_failures if now - t < LOCK_S]
-    if len(k.pin_failures) >= MAX_FAILURES:
-        return jsonify({"error": "locked", "detail": f"too many wrong PINs, wait {LOCK_S} s"}), 429
+    source = request.remote_addr or "unknown"
+    wait = k.pins.wait_left(source)
+    if wait > 0:
+        return jsonify({"error": "locked", "detail": f"too many wrong PINs, wait {math.ceil(wait)} s"}), 429
     body = request.get_json(silent=True) or {}
     pin = body.get("pin") if isinstance(body, dict) else None
-    if not isinstance(pin, str) or not hmac.compare_digest(
-        pin.encode(), k.config.kiosk["staff_pin"].encode()
-    ):
-        k.pin_failures.append(now)
+    if not verify_pin(pin, k.config.kiosk["staff_pin_hash"]):
+        k.pins.failed(source)
         return jsonify({"error": "forbidden", "detail": "wrong PIN"}), 403
+    k.pins.succeeded(source)
+    now = time.monotonic()
     token = secrets.token_urlsafe(16)
     k.staff_tokens = {t: e for t, e in k.staff_tokens.items() if e > now}
     k.staff_tokens[token] = now + SESSION_S
+    logger.info("staff mode opened from %s", source)
     return jsonify({"token": token})
 
 

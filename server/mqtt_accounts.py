@@ -263,7 +263,7 @@ def device_config_text(
         lines += [
             "",
             "[kiosk]",
-            f'staff_pin = "{secrets.randbelow(10**6):06d}"   # the staff-mode PIN: tell the staff; change it freely',
+            "# staff_pin_hash: set it on the Pi with `footfall kiosk pin -c /etc/footfall/kiosk.toml` (required)",
             f"timezone = {_toml_str(site.timezone.key)}",
             f'day_starts = "{site.day_starts.strftime("%H:%M")}"',
             f"center_name = {_toml_str(site.name)}",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from footfall import member_code
 from footfall.errors import ConfigError
 from footfall.kiosk.app import create_app
 from footfall.kiosk.camera import decode_qr, ffmpeg_frame_source
@@ -19,20 +20,23 @@ from footfall.kiosk.cli import kiosk as kiosk_command
 from footfall.kiosk.config import kiosk_config_from_dict, load_kiosk_config
 from footfall.kiosk.flow import normalize_member
 from footfall.kiosk.local import LocalState
+from footfall.kiosk.pin import hash_pin
 from footfall.kiosk.schedule import open_items, parse_schedule
 from footfall.messages import decode_event
 
 ROOT = Path(__file__).resolve().parents[1]
 # 2026-11-28 09:30 in Beijing
 NOW = dt.datetime(2026, 11, 28, 1, 30, tzinfo=dt.UTC)
-PIN = "2468"
+PIN = "3071"
+PIN_HASH = hash_pin(PIN)  # scrypt: made once for every test here
+MEMBER, MEMBER2 = member_code.make(20240017), member_code.make(20240018)
 
 
 def make_config(tmp_path, port: int = 1883, **kiosk):
     raw = {
         "device": {"id": "kiosk-hall", "site": "dongsi", "clock": "synced"},
         "mqtt": {"port": port},
-        "kiosk": {"data_dir": str(tmp_path / "kiosk"), "staff_pin": PIN, **kiosk},
+        "kiosk": {"data_dir": str(tmp_path / "kiosk"), "staff_pin_hash": PIN_HASH, **kiosk},
     }
     return kiosk_config_from_dict(raw, env={})
 
@@ -94,13 +98,20 @@ def app(tmp_path):
     application.extensions["kiosk"].local.close()
 
 
+def client_of(app, **environ):
+    """A test client that sends the kiosk's CSRF token with every request, as kiosk.js does."""
+    client = app.test_client()
+    client.environ_base.update({"HTTP_X_CSRF_TOKEN": app.extensions["kiosk"].guard.token, **environ})
+    return client
+
+
 def events(app) -> list[dict]:
     outbox = app.extensions["kiosk"].runtime.outbox
     return [json.loads(p.payload) for p in outbox.pending(0, 1000)]
 
 
 def test_page_renders_in_chinese_with_both_catalogs(app):
-    page = app.test_client().get("/").get_data(as_text=True)
+    page = client_of(app).get("/").get_data(as_text=True)
     assert '<html lang="zh-CN">' in page
     assert "kiosk.js" in page and "欢迎光临" in page  # the catalogs are embedded in the page
 
@@ -123,7 +134,7 @@ def test_catalogs_have_the_same_keys_and_cover_every_key_used():
 
 
 def test_anonymous_checkin_goes_to_the_outbox_as_a_valid_event(app):
-    r = app.test_client().post("/api/checkin", json={"purpose": "affairs", "adults": 2, "children": 1})
+    r = client_of(app).post("/api/checkin", json={"purpose": "affairs", "adults": 2, "children": 1})
     assert r.status_code == 200 and r.json["status"] == "ok" and r.json["at"] == "09:30"
     (event,) = events(app)
     decoded = decode_event(json.dumps(event))
@@ -146,35 +157,33 @@ def test_anonymous_checkin_goes_to_the_outbox_as_a_valid_event(app):
     ],
 )
 def test_bad_checkins_are_refused_naming_the_field(app, body, field):
-    r = app.test_client().post("/api/checkin", json=body)
+    r = client_of(app).post("/api/checkin", json=body)
     assert r.status_code == 422 and r.json["field"] == field and r.json["error"] == "invalid"
     assert events(app) == []
 
 
 def test_non_json_checkin_is_a_json_error(app):
-    r = app.test_client().post("/api/checkin", data="nope", content_type="text/plain")
+    r = client_of(app).post("/api/checkin", data="nope", content_type="text/plain")
     assert r.status_code == 422 and r.json["field"] == "body"
 
 
 def test_activity_checkin_carries_the_activity_and_its_room(app):
-    r = app.test_client().post(
-        "/api/checkin", json={"purpose": "activity", "adults": 1, "activity": "tai-chi"}
-    )
+    r = client_of(app).post("/api/checkin", json={"purpose": "activity", "adults": 1, "activity": "tai-chi"})
     assert r.json["status"] == "ok"
     event = events(app)[0]
     assert (event["activity"], event["room"], event["purpose"]) == ("tai-chi", "culture-sports", "activity")
 
 
 def test_same_member_same_activity_same_day_is_a_friendly_duplicate(app):
-    client = app.test_client()
-    body = {"purpose": "class", "adults": 1, "activity": "calligraphy-am", "member": "20240017"}
+    client = client_of(app)
+    body = {"purpose": "class", "adults": 1, "activity": "calligraphy-am", "member": MEMBER}
     assert client.post("/api/checkin", json=body).json["status"] == "ok"
     app.clock["now"] = NOW + dt.timedelta(minutes=25)
     again = client.post("/api/checkin", json=body)
     assert again.status_code == 200 and again.json == {"status": "duplicate", "at": "09:30"}
     assert len(events(app)) == 1
     # the QR form of the same code is the same member
-    qr_form = client.post("/api/checkin", json={**body, "member": "footfall-member:20240017"})
+    qr_form = client.post("/api/checkin", json={**body, "member": f"footfall-member:{MEMBER}"})
     assert qr_form.json["status"] == "duplicate"
     # another activity, another member, or no member at all: new check-ins
     assert (
@@ -183,18 +192,18 @@ def test_same_member_same_activity_same_day_is_a_friendly_duplicate(app):
         ]
         == "ok"
     )
-    assert client.post("/api/checkin", json={**body, "member": "20240018"}).json["status"] == "ok"
+    assert client.post("/api/checkin", json={**body, "member": MEMBER2}).json["status"] == "ok"
     anonymous = {k: v for k, v in body.items() if k != "member"}
     assert [client.post("/api/checkin", json=anonymous).json["status"] for _ in range(2)] == ["ok", "ok"]
     assert len(events(app)) == 5
     # remembered on disk, hashed (no member code at rest in the kiosk's own table)
     db = (Path(app.extensions["kiosk"].config.data_dir) / "kiosk.db").read_bytes()
-    assert b"20240017" not in db
+    assert MEMBER.encode() not in db
 
 
 def test_duplicate_memory_is_per_day_and_purged(app, tmp_path):
-    client = app.test_client()
-    body = {"purpose": "class", "adults": 1, "activity": "calligraphy-am", "member": "20240017"}
+    client = client_of(app)
+    body = {"purpose": "class", "adults": 1, "activity": "calligraphy-am", "member": MEMBER}
     client.post("/api/checkin", json=body)
     app.clock["now"] = NOW + dt.timedelta(days=1)
     app.extensions["kiosk"].local.set_schedule(schedule_payload("2026-11-29"))
@@ -203,15 +212,15 @@ def test_duplicate_memory_is_per_day_and_purged(app, tmp_path):
 
 
 def test_member_codes():
-    assert normalize_member(" 20240017 ") == "20240017"
-    assert normalize_member("MEMBER:ab12cd") == "AB12CD"
-    for bad in ("13912345678", "abc", "1234-5678", "", "张三12345"):
+    assert normalize_member(f" {MEMBER} ") == MEMBER
+    assert normalize_member(f"MEMBER:{MEMBER}") == MEMBER  # the QR form
+    for bad in ("13912345678", "abc", "1234-5678", "", "张三12345", MEMBER[:-1] + "0"):
         with pytest.raises(Exception, match="member"):
             normalize_member(bad)
 
 
 def test_help_is_sent_once_until_cleared(app):
-    client = app.test_client()
+    client = client_of(app)
     assert client.post("/api/help").json["status"] == "sent"
     assert client.post("/api/help").json["status"] == "already"
     (event,) = events(app)
@@ -231,7 +240,7 @@ def test_state_shows_open_items_and_busy_rooms_only(app):
     )
     local.set_room("hall", json.dumps({"v": 1, "room": "hall", "name": "服务大厅", "level": "ok"}).encode())
     local.set_room("culture-sports", b"")  # a cleared retained message
-    state = app.test_client().get("/api/state").json
+    state = client_of(app).get("/api/state").json
     assert [i["id"] for i in state["items"]] == [
         "calligraphy-am",
         "tai-chi",
@@ -277,7 +286,7 @@ def test_schedule_is_cached_and_validated(tmp_path):
 
 def test_stale_schedule_shows_nothing(app):
     app.extensions["kiosk"].local.set_schedule(schedule_payload("2026-11-27"))
-    client = app.test_client()
+    client = client_of(app)
     assert client.get("/api/state").json["items"] == []
     r = client.post("/api/checkin", json={"purpose": "class", "adults": 1, "activity": "calligraphy-am"})
     assert r.status_code == 422
@@ -285,12 +294,12 @@ def test_stale_schedule_shows_nothing(app):
 
 
 def test_staff_mode_needs_the_pin(app):
-    client = app.test_client()
+    client = client_of(app)
     assert client.get("/api/staff/status").status_code == 403
     assert client.post("/api/staff/login", json={"pin": "0000"}).status_code == 403
     token = client.post("/api/staff/login", json={"pin": PIN}).json["token"]
     client.post(
-        "/api/checkin", json={"purpose": "class", "adults": 1, "activity": "tai-chi", "member": "20240017"}
+        "/api/checkin", json={"purpose": "class", "adults": 1, "activity": "tai-chi", "member": MEMBER}
     )
     status = client.get("/api/staff/status", headers={"X-Staff-Token": token}).json
     assert status["device"] == "kiosk-hall" and status["queue"] == 1 and status["link"] == "disconnected"
@@ -309,28 +318,28 @@ def test_staff_mode_needs_the_pin(app):
 
 
 def test_wrong_pins_lock_the_pad(app):
-    client = app.test_client()
+    client = client_of(app)
     codes = [client.post("/api/staff/login", json={"pin": "1111"}).status_code for _ in range(6)]
     assert codes == [403] * 5 + [429]
     assert client.post("/api/staff/login", json={"pin": PIN}).status_code == 429
 
 
 def test_qr_scan_decodes_in_memory(tmp_path):
-    qr = cv2.QRCodeEncoder.create().encode("footfall-member:20240017")
+    qr = cv2.QRCodeEncoder.create().encode(f"footfall-member:{MEMBER}")
     frame = cv2.cvtColor(
         cv2.resize(np.pad(qr, 4, constant_values=255), (240, 240), interpolation=cv2.INTER_NEAREST),
         cv2.COLOR_GRAY2BGR,
     )
     frames = [frame, np.full((240, 240, 3), 255, np.uint8), None]
     application = create_app(make_config(tmp_path), test_config={"frame_source": lambda: frames.pop(0)})
-    client = application.test_client()
+    client = client_of(application)
     assert client.get("/api/state").json["camera"] is True
-    assert client.post("/api/scan").json == {"member": "20240017"}
+    assert client.post("/api/scan").json == {"member": MEMBER}
     assert client.post("/api/scan").json == {"member": None}
     assert client.post("/api/scan").json == {"member": None}
     assert list((tmp_path / "kiosk").glob("*.png")) + list((tmp_path / "kiosk").glob("*.jpg")) == []
     no_camera = create_app(make_config(tmp_path / "other"))
-    assert no_camera.test_client().post("/api/scan").status_code == 422
+    assert client_of(no_camera).post("/api/scan").status_code == 422
 
 
 def test_camera_frames_come_from_ffmpeg_and_decode_without_opencv(tmp_path):
@@ -351,7 +360,9 @@ def test_camera_frames_come_from_ffmpeg_and_decode_without_opencv(tmp_path):
         ({"listen": "192.168.1.5:8080"}, "kiosk.listen", "loopback"),
         ({"listen": "8080"}, "kiosk.listen", "host:port"),
         ({"staff_pin": 2468}, "kiosk.staff_pin", "string"),
-        ({"staff_pin": "12"}, "kiosk.staff_pin", "4 to 8 digits"),
+        ({"staff_pin": "135790"}, "kiosk.staff_pin", "footfall kiosk pin"),
+        ({"staff_pin_hash": "135790"}, "kiosk.staff_pin_hash", "footfall kiosk pin"),
+        ({"allowed_hosts": "localhost"}, "kiosk.allowed_hosts", "list"),
         ({"idle_seconds": 0}, "kiosk.idle_seconds", "greater than 0"),
         ({"language": "fr"}, "kiosk.language", "zh-CN"),
         ({"sound": "yes"}, "kiosk.sound", "true or false"),
@@ -360,7 +371,7 @@ def test_camera_frames_come_from_ffmpeg_and_decode_without_opencv(tmp_path):
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path, kiosk, key, problem):
-    raw = {"device": {"id": "kiosk-hall", "site": "dongsi"}, "kiosk": {"staff_pin": PIN, **kiosk}}
+    raw = {"device": {"id": "kiosk-hall", "site": "dongsi"}, "kiosk": {"staff_pin_hash": PIN_HASH, **kiosk}}
     path = tmp_path / "kiosk.toml"
     path.write_text(_toml(raw))
     with pytest.raises(ConfigError) as info:
@@ -369,10 +380,10 @@ def test_config_errors_name_file_and_key(tmp_path, kiosk, key, problem):
 
 
 def test_missing_pin_and_device_are_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"kiosk\.staff_pin: is required"):
+    with pytest.raises(ConfigError, match=r"kiosk\.staff_pin_hash: is required: .*`footfall kiosk pin"):
         kiosk_config_from_dict({"device": {"id": "kiosk-hall", "site": "dongsi"}}, env={})
     with pytest.raises(ConfigError, match=r"device\.id: is required"):
-        kiosk_config_from_dict({"device": {"site": "dongsi"}, "kiosk": {"staff_pin": PIN}}, env={})
+        kiosk_config_from_dict({"device": {"site": "dongsi"}, "kiosk": {"staff_pin_hash": PIN_HASH}}, env={})
 
 
 def test_example_config_loads_and_cli_reports_errors(tmp_path):
@@ -384,7 +395,7 @@ def test_example_config_loads_and_cli_reports_errors(tmp_path):
     )
     bad = tmp_path / "kiosk.toml"
     bad.write_text(
-        '[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[kiosk]\nstaff_pin = "2468"\nlisten = "0.0.0.0:80"\n'
+        f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[kiosk]\nstaff_pin_hash = "{PIN_HASH}"\nlisten = "0.0.0.0:80"\n'
     )
     result = CliRunner().invoke(kiosk_command, ["-c", str(bad)])
     assert result.exit_code != 0 and "kiosk.listen" in result.output and "Traceback" not in result.output

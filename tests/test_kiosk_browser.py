@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from footfall.kiosk.app import create_app
 from tests.conftest import ARTIFACTS
-from tests.test_kiosk_app import NOW, PIN, make_config, schedule_payload
+from tests.test_kiosk_app import MEMBER, NOW, PIN, make_config, schedule_payload
 
 pytestmark = pytest.mark.browser
 SHOTS = ARTIFACTS / "kiosk"
@@ -147,7 +147,7 @@ class Screens:
         self.page.tap(selector)
 
 
-def checkin_by_taps(s: Screens, page, member: str = "20240017"):
+def checkin_by_taps(s: Screens, page, member: str = MEMBER):
     s.on("welcome")
     s.tap("#btn-start")
     s.on("purpose")
@@ -173,7 +173,7 @@ def checkin_by_taps(s: Screens, page, member: str = "20240017"):
 
 def test_full_checkin_by_taps_every_screen_audited(serve, browser):
     frames = {"qr": False}
-    url, kiosk = serve(frame_source=lambda: qr_frame("footfall-member:20240017") if frames["qr"] else None)
+    url, kiosk = serve(frame_source=lambda: qr_frame(f"footfall-member:{MEMBER}") if frames["qr"] else None)
     page = new_page(browser)
     page.goto(url)
     s = Screens(page, "zh")
@@ -188,7 +188,7 @@ def test_full_checkin_by_taps_every_screen_audited(serve, browser):
         "adults": 2,
         "children": 1,
         "activity": "tai-chi",
-        "member": "20240017",
+        "member": MEMBER,
         "room": "culture-sports",
     }
     s.tap("#btn-done")

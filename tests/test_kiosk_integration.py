@@ -25,9 +25,10 @@ pytestmark = pytest.mark.integration
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+    """POST as a local client: with the CSRF token from GET /api/csrf (docs/kiosk.md)."""
+    token = get(url.split("/api/")[0] + "/api/csrf")["token"]
+    headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(req, timeout=5) as resp:
         return resp.status, json.loads(resp.read())
 

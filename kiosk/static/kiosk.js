@@ -41,15 +41,29 @@
     } catch (e) { /* no audio device: stay silent */ }
   }
 
-  async function api(path, body, headers) {
+  let csrf = K.csrf;  // sent with every POST; after a kiosk restart the old one is refused: fetch it again
+  async function api(path, body, headers, retried) {
     const opts = body === undefined ? {} : {
-      method: "POST", headers: { "Content-Type": "application/json", ...(headers || {}) }, body: JSON.stringify(body),
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, ...(headers || {}) },
+      body: JSON.stringify(body),
     };
     if (body === undefined && headers) opts.headers = headers;
     const resp = await fetch(path, opts);
     let data = {};
     try { data = await resp.json(); } catch (e) { /* empty */ }
+    if (resp.status === 403 && data.error === "csrf" && !retried) {
+      const fresh = await fetch("/api/csrf");
+      if (fresh.ok) { csrf = (await fresh.json()).token; return api(path, body, headers, true); }
+    }
     return { ok: resp.ok, status: resp.status, data: data };
+  }
+
+  function showError(data) {
+    // A full outbox cannot take the check-in now: send the visitor to the desk rather than "try again".
+    const hint = document.querySelector("#overlay-error p");
+    hint.dataset.i18n = data && data.error === "outbox_full" ? "error_full" : "error_hint";
+    hint.textContent = t(hint.dataset.i18n);
+    $("overlay-error").classList.add("open");
   }
 
   // --- rendering --------------------------------------------------------------------------------
@@ -193,9 +207,9 @@
         msg.textContent = t("member_invalid");
         msg.classList.add("error");
         show("member");
-      } else { $("overlay-error").classList.add("open"); }
+      } else { showError(r.data); }
     } catch (e) {
-      $("overlay-error").classList.add("open");
+      showError();
     } finally { busy = false; }
   }
 
@@ -333,8 +347,8 @@
       case "btn-lang": lang = lang === "en" ? "zh-CN" : "en"; applyLanguage(); break;
       case "btn-sound": soundOn = !soundOn; applyLanguage(); beep(); break;
       case "btn-help":
-        api("/api/help", {}).then((r) => { if (r.ok) $("overlay-help").classList.add("open"); else $("overlay-error").classList.add("open"); })
-          .catch(() => $("overlay-error").classList.add("open"));
+        api("/api/help", {}).then((r) => { if (r.ok) $("overlay-help").classList.add("open"); else showError(r.data); })
+          .catch(() => showError());
         break;
       case "btn-start": start(); break;
       case "btn-staff": entry.pin = ""; renderKeypadDisplays(); $("pin-message").textContent = ""; show("pin"); break;
