@@ -11,7 +11,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -75,23 +74,6 @@ def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:
         ) from None
 
 
-class RefusalLog:
-    """Refused check-ins (a full outbox) are logged once a minute with their count, not once each."""
-
-    EVERY_S = 60.0
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._last = float("-inf")
-
-    def refused(self, why: str) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self._last >= self.EVERY_S:
-            logger.error("check-in refused (%d so far): %s", self.count, why)
-            self._last = now
-
-
 class Kiosk:
     """The app's state: config, runtime, local store, clock, camera, help request and staff sessions."""
 
@@ -114,7 +96,6 @@ class Kiosk:
         self.staff_tokens: dict[str, float] = {}
         self.pins = PinLimiter()
         self.guard = Guard(config.allowed_hosts)
-        self.refusals = RefusalLog()
         if runtime is None:
             runtime = build_runtime(config, **self.runtime_hooks())
         else:
@@ -261,8 +242,8 @@ def create_app(
 
     @app.errorhandler(OutboxFull)
     def outbox_full(exc: OutboxFull):
-        # The visitor is asked to see the service desk (kiosk.js); staff see `health.outbox: "full"`.
-        kiosk.refusals.refused(str(exc))
+        # The visitor is asked to see the service desk (kiosk.js); staff see `health.outbox: "full"`, and the
+        # runtime logs the refusals once a minute.
         return jsonify({"error": "outbox_full", "detail": "the kiosk cannot store more check-ins now"}), 503
 
     @app.errorhandler(HTTPException)
