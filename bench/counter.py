@@ -1,7 +1,8 @@
 """Break-beam counter benchmark (prints `name: value` lines; under 60 s).
 
 - crossings_per_s: people driven through gpiozero MockFactory pins (real gpiozero callbacks, the real detector on
-  a simulated clock, the durable outbox with fsync, paho QoS 1) until the broker has acknowledged every crossing.
+  a simulated clock, the durable outbox with fsync, paho QoS 1) until every crossing is confirmed end to end and
+  deleted from the outbox (a stand-in server confirms what it receives every 20 ms, as ingest does per batch).
 - bare_publish_per_s: the same number of QoS 1 publishes from a bare paho client with the same in-flight window on
   the same broker, no outbox (the baseline; `ratio` = crossings_per_s / bare_publish_per_s).
 - peak_rss_mb: peak resident memory of a `footfall counter --simulate --fast` process that counts the same people
@@ -10,9 +11,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from footfall.counter.config import COUNTER_SCHEMA, CounterConfig  # noqa: E402
 from footfall.counter.run import SimClock  # noqa: E402
 from footfall.counter.simulate import VisitorModel, drive_pins, expected_counts  # noqa: E402
 from footfall.demo.broker import LocalBroker  # noqa: E402
+from footfall.server.acks import ack_payload, seq_ranges  # noqa: E402
 
 PEOPLE = 3000
 
@@ -37,7 +41,7 @@ PEOPLE = 3000
 def counter_config(tmp: Path, port: int) -> CounterConfig:
     raw = {
         "device": {"id": "door-main", "site": "dongsi", "clock": "synced", "data_dir": str(tmp)},
-        "mqtt": {"port": port},
+        "mqtt": {"host": "127.0.0.1", "port": port},
     }
     c = validate(raw, COUNTER_SCHEMA, "<bench>")
     return CounterConfig("<bench>", c["device"], c["mqtt"], c["outbox"], c["beam"], c["led"], c["camera"])
@@ -102,14 +106,14 @@ def counter_process_rss_mb(tmp: Path, port: int) -> float:
     config = tmp / "counter.toml"
     config.write_text(
         f'[device]\nid = "door-main"\nsite = "dongsi"\nclock = "synced"\ndata_dir = "{tmp / "rss"}"\n'
-        f"[mqtt]\nport = {port}\n"
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
     )
     script = (
         "import sys, threading, time\n"
-        "from counter.config import load_counter_config\n"
-        "from counter import run\n"
+        "from footfall.counter.config import load_counter_config\n"
+        "from footfall.counter import run\n"
         "from gpiozero.pins.mock import MockFactory\n"
-        "from counter.app import CounterApp\n"
+        "from footfall.counter.app import CounterApp\n"
         f"config = load_counter_config({str(config)!r})\n"
         "clock = run.SimClock(); factory = MockFactory()\n"
         "app = CounterApp(config, pin_factory=factory, clock=clock).start()\n"
@@ -120,25 +124,50 @@ def counter_process_rss_mb(tmp: Path, port: int) -> float:
     return child_peak_rss_mb([sys.executable, "-c", script])
 
 
-def announce_server(port: int) -> None:
-    """Counters hold events until they see the server's retained status: stand in for the server."""
+def announce_server(port: int) -> mqtt.Client:
+    """Counters hold events until they see the server's retained status, and delete them only when the server
+    confirms them: stand in for the server (status, then an ack of what arrived every 20 ms)."""
+    received: list[tuple[str, int, str]] = []
+    lock = threading.Lock()
+
+    def on_message(_c, _u, message) -> None:
+        body = json.loads(message.payload)
+        with lock:
+            received.append((message.topic.split("/")[3], body["seq"], body["id"]))
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-server", protocol=mqtt.MQTTv311)
+    client.on_message = on_message
     client.connect("127.0.0.1", port)
     client.loop_start()
+    client.subscribe("footfall/dongsi/device/+/event", 1)
     client.publish("footfall/dongsi/server/status", b"online", qos=1, retain=True).wait_for_publish(10)
-    client.loop_stop()
-    client.disconnect()
+
+    def confirm() -> None:
+        while client.is_connected():
+            time.sleep(0.02)
+            with lock:
+                batch, received[:] = list(received), []
+            by_device: dict[str, list[tuple[int, str]]] = {}
+            for device, seq, event_id in batch:
+                by_device.setdefault(device, []).append((seq, event_id))
+            for device, events in by_device.items():
+                client.publish(f"footfall/dongsi/device/{device}/ack", ack_payload(seq_ranges(events)), qos=1)
+
+    threading.Thread(target=confirm, daemon=True).start()
+    return client
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         with LocalBroker(tmp / "broker") as broker:
-            announce_server(broker.port)
+            server = announce_server(broker.port)
             rate, total = crossings_per_s(tmp / "a", broker.port)
             bare = bare_publish_per_s(broker.port, total)
             rss = counter_process_rss_mb(tmp, broker.port)
             base = child_peak_rss_mb([sys.executable, "-c", "import paho.mqtt.client, gpiozero, sqlite3"])
+            server.loop_stop()
+            server.disconnect()
     print(f"crossings: {total}")
     print(f"crossings_per_s: {rate:.0f}")
     print(f"bare_publish_per_s: {bare:.0f}")

@@ -7,12 +7,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from footfall.config import MQTT_SCHEMA, Key, Schema, load_toml, non_negative, one_of, positive, validate
+from footfall.config import (
+    MQTT_SCHEMA,
+    Key,
+    Schema,
+    load_toml,
+    non_empty,
+    non_negative,
+    one_of,
+    positive,
+    validate,
+)
+from footfall.errors import ConfigError
 from footfall.topics import check_name
 
 
 def _name(value: str) -> None:
     check_name(value, "id")
+
+
+GPIO_MAX = 27  # a Raspberry Pi's 40-pin header carries BCM GPIO 0-27
+
+
+def pin_number(value: int | str) -> int | str:
+    """A pin as gpiozero names it: 17, "17", "GPIO17" and "BCM17" are BCM 17; other names ("BOARD11", "J8:11")
+    are kept as written. Raises ValueError for a BCM number the Pi does not have."""
+    text = str(value).strip().upper()
+    for prefix in ("GPIO", "BCM", ""):
+        digits = text[len(prefix) :] if text.startswith(prefix) else None
+        if digits is not None and digits.lstrip("-").isdigit():
+            number = int(digits)
+            if not 0 <= number <= GPIO_MAX:
+                raise ValueError(f"{value!r} is not a GPIO pin of a Raspberry Pi (BCM 0-{GPIO_MAX})")
+            return number
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _pin(value: int | str) -> None:
+    pin_number(value)
 
 
 def _line(value: list) -> None:
@@ -30,15 +64,24 @@ COUNTER_SCHEMA: Schema = {
         "clock": Key(str, "auto", check=one_of("auto", "synced", "unsynced")),
         "data_dir": Key(str, "/var/lib/footfall"),
     },
-    "mqtt": MQTT_SCHEMA,
+    # A counter never runs next to its broker: no silent 127.0.0.1.
+    "mqtt": {
+        **MQTT_SCHEMA,
+        "host": Key(
+            str,
+            required=True,
+            check=non_empty,
+            help='the broker\'s address, e.g. "192.168.1.10" (or set FOOTFALL_MQTT_HOST)',
+        ),
+    },
     "outbox": {
         "max_events": Key(int, 100_000, check=positive),
         "high_water": Key(int, 1_000, check=positive),
         "window": Key(int, 1_000, check=positive),
     },
     "beam": {
-        "pin_a": Key((int, str), 17),
-        "pin_b": Key((int, str), 27),
+        "pin_a": Key((int, str), 17, check=_pin),
+        "pin_b": Key((int, str), 27, check=_pin),
         "pull_up": Key(bool, True),
         "active_high": Key(bool),
         "swap": Key(bool, False),
@@ -46,7 +89,7 @@ COUNTER_SCHEMA: Schema = {
         "max_crossing": Key(float, 8.0, check=positive),
         "stuck_after": Key(float, 10.0, check=positive),
     },
-    "led": {"pin": Key((int, str))},
+    "led": {"pin": Key((int, str), check=_pin)},
     "camera": {
         "source": Key(str, "picamera"),
         "line": Key(list, check=_line),
@@ -77,13 +120,25 @@ def load_counter_config(path: str | os.PathLike, env: dict[str, str] | None = No
     device = dict(data["device"])
     if not Path(device["data_dir"]).is_absolute():
         device["data_dir"] = str(Path(path).resolve().parent / device["data_dir"])
+    if device["sensor"] == "beam":
+        _check_pins_differ(str(path), data["beam"], data["led"])
     if device["sensor"] == "camera" and data["camera"]["line"] is None:
-        from footfall.errors import ConfigError
-
         raise ConfigError(str(path), "camera.line", "is required for a camera counter: [x1, y1, x2, y2]")
     return CounterConfig(
         str(path), device, data["mqtt"], data["outbox"], data["beam"], data["led"], data["camera"]
     )
+
+
+def _check_pins_differ(path: str, beam: dict[str, Any], led: dict[str, Any]) -> None:
+    """Two beams (or a beam and the LED) on one pin would count nothing and fail only at start-up."""
+    used: dict[int | str, str] = {}
+    for key, value in (("beam.pin_a", beam["pin_a"]), ("beam.pin_b", beam["pin_b"]), ("led.pin", led["pin"])):
+        if value is None:
+            continue
+        number = pin_number(value)
+        if number in used:
+            raise ConfigError(path, key, f"pin {value!r} is already used by {used[number]}")
+        used[number] = key
 
 
 def edge_settings(config: CounterConfig):

@@ -154,6 +154,11 @@ def positive(value: Any) -> None:
         raise ValueError("must be greater than 0")
 
 
+def non_empty(value: Any) -> None:
+    if not value.strip():
+        raise ValueError("must not be empty")
+
+
 def non_negative(value: Any) -> None:
     if value < 0:
         raise ValueError("must be 0 or more")
@@ -179,7 +184,7 @@ def host_port(value: Any) -> None:
 
 
 MQTT_SCHEMA: dict[str, Key] = {
-    "host": Key(str, "127.0.0.1"),
+    "host": Key(str, "127.0.0.1", check=non_empty),
     "port": Key(int, 1883, check=port),
     "username": Key(str),
     "password": Key(str),

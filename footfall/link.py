@@ -20,9 +20,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from footfall.errors import FootfallError
+
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[mqtt.MQTTMessage], None]
+
+
+class LinkError(FootfallError):
+    """The link cannot even try to connect (no broker host): a one-line error, not a dead network thread."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,10 @@ class MqttLink:
         min_delay: float = 0.5,
         max_delay: float = 30.0,
     ):
+        if not isinstance(settings.host, str) or not settings.host.strip():
+            raise LinkError(
+                f"no MQTT broker host for {client_id}: set [mqtt] host (or FOOTFALL_MQTT_HOST) to the broker's address"
+            )
         self.client_id = client_id
         self.settings = settings
         self.subscriptions = list(subscriptions)
@@ -148,6 +158,10 @@ class MqttLink:
                     self.client.reconnect()
             except (OSError, ssl.SSLError) as exc:
                 logger.info("broker %s:%s unreachable (%s)", self.settings.host, self.settings.port, exc)
+                self._stopping.wait(next(delays))
+                continue
+            except Exception as exc:  # noqa: BLE001 - e.g. paho's ValueError("Invalid host."): say so, keep trying
+                logger.error("cannot connect to %s:%s: %s", self.settings.host, self.settings.port, exc)
                 self._stopping.wait(next(delays))
                 continue
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS

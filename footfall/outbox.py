@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -43,6 +44,10 @@ class OutboxDamaged(FootfallError):
     """The outbox file cannot be read as an outbox (garbled, half-truncated, not a database)."""
 
 
+class OutboxUnwritable(FootfallError):
+    """The outbox's folder or file cannot be written: nothing could be stored, so the device must not run."""
+
+
 @dataclass(frozen=True)
 class Pending:
     seq: int
@@ -57,8 +62,14 @@ class Outbox:
         self.max_events = max_events
         self._lock = threading.Lock()
         self.emptied = _was_emptied(Path(path))
+        folder = Path(path).parent
         try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutboxUnwritable(f"cannot create the data folder {folder}: {exc.strerror}") from None
+        if not os.access(folder, os.W_OK):
+            raise OutboxUnwritable(f"the data folder {folder} is not writable by this user: the outbox needs it")
+        try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -69,6 +80,10 @@ class Outbox:
             self._db.executescript(SCHEMA)
             self._count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
             row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+        except sqlite3.OperationalError as exc:
+            raise OutboxUnwritable(
+                f"cannot open the outbox {self.path} for writing ({exc}): is the data folder {folder} writable?"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise OutboxDamaged(
                 f"outbox {self.path} is damaged ({exc}): move it aside to start a new one"

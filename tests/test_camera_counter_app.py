@@ -35,7 +35,7 @@ def test_camera_counter_publishes_crossings_that_ingest_counts(broker, site_file
     config = tmp_path / "camera.toml"
     config.write_text(
         f'[device]\nid = "door-multi-purpose"\nsite = "dongsi"\nsensor = "camera"\nclock = "synced"\n'
-        f'data_dir = "{tmp_path / "pi"}"\n[mqtt]\nport = {broker.port}\n'
+        f'data_dir = "{tmp_path / "pi"}"\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
         f'[camera]\nsource = "{BUS / "bus.avi"}"\nline = [0, 120, 319, 120]\nin_direction = "down"\n'
     )
     app = CameraCounterApp(load_counter_config(config)).start()

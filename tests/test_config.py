@@ -99,11 +99,13 @@ def test_counter_config_errors(tmp_path):
     from footfall.counter.config import load_counter_config
 
     path = tmp_path / "counter.toml"
-    path.write_text('[device]\nid = "door-main"\nsite = "s"\nsensor = "camera"\n')
+    path.write_text('[device]\nid = "door-main"\nsite = "s"\nsensor = "camera"\n[mqtt]\nhost = "pi-server"\n')
     with pytest.raises(ConfigError) as info:
         load_counter_config(path)
     assert info.value.key == "camera.line"
-    path.write_text('[device]\nid = "door-main"\nsite = "s"\n[beam]\ndebounce = "fast"\n')
+    path.write_text(
+        '[device]\nid = "door-main"\nsite = "s"\n[mqtt]\nhost = "pi-server"\n[beam]\ndebounce = "fast"\n'
+    )
     with pytest.raises(ConfigError) as info:
         load_counter_config(path)
     assert info.value.key == "beam.debounce"

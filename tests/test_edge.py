@@ -44,7 +44,7 @@ def make_counter(tmp_path, port: int, **device) -> CounterApp:
             "data_dir": str(tmp_path),
             **device,
         },
-        "mqtt": {"port": port},
+        "mqtt": {"host": "127.0.0.1", "port": port},
         "led": {"pin": 22},
     }
     c = validate(raw, COUNTER_SCHEMA, "<test>")
