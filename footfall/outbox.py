@@ -68,7 +68,9 @@ class Outbox:
         except OSError as exc:
             raise OutboxUnwritable(f"cannot create the data folder {folder}: {exc.strerror}") from None
         if not os.access(folder, os.W_OK):
-            raise OutboxUnwritable(f"the data folder {folder} is not writable by this user: the outbox needs it")
+            raise OutboxUnwritable(
+                f"the data folder {folder} is not writable by this user: the outbox needs it"
+            )
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
