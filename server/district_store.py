@@ -134,17 +134,19 @@ class DistrictStore:
                     SELECT site, ((%(day)s::date + day_starts) AT TIME ZONE timezone) AS start,
                            ((%(day)s::date + 1 + day_starts) AT TIME ZONE timezone) AS stop
                     FROM sites
-                ), moves AS (
-                    SELECT e.site, CASE WHEN e.direction = 'in' THEN d.inside ELSE d.outside END AS entered,
-                           CASE WHEN e.direction = 'in' THEN d.outside ELSE d.inside END AS left_room, e.count
-                    FROM events e
-                    JOIN bounds b ON b.site = e.site AND e.ts >= b.start AND e.ts < b.stop
-                    JOIN doors d ON d.site = e.site AND d.device = e.device
+                ), per_door AS (  -- 600,000 rows become (site, device, direction) sums before any join
+                    SELECT e.site, e.device, e.direction, sum(e.count) AS n
+                    FROM events e JOIN bounds b ON b.site = e.site AND e.ts >= b.start AND e.ts < b.stop
                     WHERE e.type = 'crossing'
+                    GROUP BY 1, 2, 3
+                ), moves AS (
+                    SELECT p.site, CASE WHEN p.direction = 'in' THEN d.inside ELSE d.outside END AS entered,
+                           CASE WHEN p.direction = 'in' THEN d.outside ELSE d.inside END AS left_room, p.n
+                    FROM per_door p JOIN doors d ON d.site = p.site AND d.device = p.device
                 ), per_room AS (
-                    SELECT site, entered AS room, sum(count) AS entries, 0 AS exits FROM moves GROUP BY 1, 2
+                    SELECT site, entered AS room, sum(n) AS entries, 0 AS exits FROM moves GROUP BY 1, 2
                     UNION ALL
-                    SELECT site, left_room, 0, sum(count) FROM moves GROUP BY 1, 2
+                    SELECT site, left_room, 0, sum(n) FROM moves GROUP BY 1, 2
                 )
                 INSERT INTO daily_rooms (site, day, room, entries, exits)
                 SELECT site, %(day)s, room, sum(entries), sum(exits) FROM per_room

@@ -190,3 +190,46 @@ def test_bridged_site_to_postgres_through_wan_cut_and_worker_kill(tmp_path, site
     site_broker.stop()
     wan.cut()
     district.stop()
+
+
+def test_district_commands_make_accounts_bridge_file_and_rollup(tmp_path, site_file, postgres):
+    from click.testing import CliRunner
+
+    from footfall.cli import main
+
+    dsn = postgres.create_database("district_cli")
+    acc, out, conf = tmp_path / "acc", tmp_path / "bridge.conf", tmp_path / "district.conf"
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["district", "accounts", "--dir", str(acc), "--workers", "2", "--broker-conf", str(conf)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "use_username_as_clientid true" in conf.read_text() and "allow_anonymous false" in conf.read_text()
+    args = ["district", "add-site", "--dir", str(acc), "-c", str(site_file), "--district-host", "d.example.org",
+            "--out", str(out), "--database", dsn, "--cafile", "/etc/ca.crt"]  # fmt: skip
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds the site's district password
+    assert (
+        "address d.example.org:8883" in text
+        and "cleansession false" in text
+        and "bridge_cafile /etc/ca.crt" in text
+    )
+    queued = int(
+        next(line.split()[1] for line in text.splitlines() if line.startswith("max_queued_messages"))
+    )
+    assert queued >= 200_000
+    acl = (acc / "acl").read_text()
+    assert "user site.dongsi\ntopic write footfall/dongsi/#" in acl
+    store = DistrictStore(dsn)
+    assert store.conn.execute("SELECT count(*) FROM doors WHERE site = 'dongsi'").fetchone()[0] == len(
+        load_site(site_file).doors
+    )
+    DistrictStore(dsn).close()  # a second worker starting applies nothing twice
+    assert store.conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+    result = runner.invoke(main, ["district", "rollup", "--database", dsn, "--date", "2026-12-01"])
+    assert result.exit_code == 0 and "site-room rows for 2026-12-01" in result.output, result.output
+    result = runner.invoke(main, ["district", "rollup", "--database", dsn, "--date", "yesterday"])
+    assert result.exit_code != 0 and "YYYY-MM-DD" in result.output
+    store.close()
