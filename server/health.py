@@ -36,6 +36,7 @@ class IngestHealth:
 
     def __init__(self, data_dir: str | Path):
         self.path = health_path(data_dir)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.store_problem: str | None = None
         self.mqtt_connected = False
@@ -58,7 +59,11 @@ class IngestHealth:
             self.beat(force=True)
 
     def set_mqtt(self, connected: bool) -> None:
+        """From the MQTT thread: a change is written at once (the worker's beat may be up to 2 s away)."""
+        changed = connected != self.mqtt_connected
         self.mqtt_connected = connected
+        if changed:
+            self._write()
 
     def stalled_for(self) -> float:
         return time.monotonic() - self.last_beat

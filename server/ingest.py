@@ -471,9 +471,8 @@ class IngestService:
     def _run(self) -> None:
         try:
             self._loop()
-        except BaseException:
-            logger.exception("the ingest worker died")  # problem() sees it; the process exits for a restart
-            raise
+        except BaseException:  # noqa: BLE001 - logged; problem() sees the dead thread and the process exits
+            logger.exception("the ingest worker died")
 
     def _loop(self) -> None:
         while not self._stop.is_set():

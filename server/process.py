@@ -37,14 +37,22 @@ def run_ingest(site: SiteConfig) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        problem = service.problem()
-        if problem:
-            logger.error("%s: exiting so that it is restarted", problem)
-            # No clean stop: a stalled worker may hold the store's lock. Nothing acknowledged is lost.
-            os._exit(EXIT_RESTART)
+    problem = watch(service, stop)
+    if problem:
+        logger.error("%s: exiting so that it is restarted", problem)
+        # No clean stop: a stalled worker may hold the store's lock. Nothing unacknowledged is lost.
+        os._exit(EXIT_RESTART)
     service.stop()
     return 0
+
+
+def watch(service, stop: threading.Event, every: float = 1.0) -> str | None:
+    """Wait for `stop` (None) or for the service to report a problem that needs a restart (its text)."""
+    while not stop.wait(every):
+        problem = service.problem()
+        if problem:
+            return problem
+    return None
 
 
 def _die_with_parent(parent: int) -> None:
