@@ -14,6 +14,7 @@ from typing import Any
 from footfall import member_code
 from footfall.clock import format_ts, parse_ts
 from footfall.errors import ValidationError
+from footfall.levels import level_for  # noqa: F401 - re-exported: the server and tests import it from here
 from footfall.topics import check_name
 
 VERSION = 1
@@ -320,17 +321,6 @@ def decode_status(payload: bytes | str) -> DeviceStatus:
         last_seq=None if last_seq == -1 else last_seq,
         health=health,
     )
-
-
-def level_for(occupancy: int, capacity: int) -> str:
-    """`busy` at 80 % of capacity, `full` at 100 %."""
-    if capacity <= 0:
-        return "ok"
-    if occupancy >= capacity:
-        return "full"
-    if occupancy * 5 >= capacity * 4:
-        return "busy"
-    return "ok"
 
 
 def encode_json(obj: Any) -> bytes:

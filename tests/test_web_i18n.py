@@ -15,13 +15,13 @@ from footfall.config import load_toml
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user, create_token
+from footfall.server.web.i18n import catalog
 from footfall.site import site_from_dict
 from tests.conftest import EXAMPLE_SITE
 
 SERVER = Path(__file__).resolve().parents[1] / "server"
-CATALOGS = {
-    path.stem: json.loads(path.read_text(encoding="utf-8")) for path in (SERVER / "i18n").glob("*.json")
-}
+# As loaded: the files plus the level words shared with the kiosk (footfall/levels.py).
+CATALOGS = {path.stem: catalog(path.stem) for path in (SERVER / "i18n").glob("*.json")}
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 
 
@@ -80,7 +80,7 @@ def test_chinese_by_default(client):
     assert '<html lang="zh-CN">' in page and "工作人员登录" in page and "用户名" in page
     client.post("/login", data={"username": "staff", "password": "password-1"})
     page = client.get("/").get_data(as_text=True)
-    assert "服务大厅" in page and "今日到访" in page and "校正人数" in page and "空闲" in page
+    assert "服务大厅" in page and "今日到访" in page and "校正人数" in page and "有空位" in page
     catalog = re.search(
         r'<script type="application/json" id="i18n-catalog">(.*?)</script>', page, re.S
     ).group(1)

@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask, current_app, request, session, url_for
 
+from footfall.levels import level_words
+
 logger = logging.getLogger(__name__)
 
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "i18n"
@@ -24,7 +26,7 @@ DEFAULT = "zh-CN"
 @cache
 def catalog(lang: str) -> dict[str, str]:
     with (CATALOG_DIR / f"{lang}.json").open(encoding="utf-8") as fh:
-        return json.load(fh)
+        return {**json.load(fh), **level_words(lang, "level.")}  # the kiosk's words too
 
 
 def current_lang() -> str:
