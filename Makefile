@@ -8,9 +8,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # What the tests need from Debian: a real broker, a browser with CJK fonts, PostgreSQL, ffmpeg for the RTSP test,
 # nginx for the TLS reverse-proxy test.
 SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients chromium fonts-noto-cjk systemd logrotate openssl \
-	postgresql ffmpeg nginx
+	postgresql ffmpeg nginx npm
 
-.PHONY: install system demo test lint bench
+.PHONY: install system demo test lint bench js
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# axe-core, which the browser tests inject into the pages they audit (pinned in tests/js/package-lock.json).
+tests/js/node_modules/axe-core/axe.min.js: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch $@
+
+js: tests/js/node_modules/axe-core/axe.min.js
 
 system:
 	@sh tests/system-packages.sh $(SYSTEM_PACKAGES)
@@ -29,7 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: system lint
+test: system lint js
 	$(PY) -m pytest -q
 
 bench: install

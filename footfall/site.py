@@ -41,6 +41,11 @@ def _day_start(value: str) -> None:
         raise ValueError('must be "HH:MM", e.g. "04:00"') from None
 
 
+def _floor(value: int) -> None:
+    if value == 0 or not -9 <= value <= 99:
+        raise ValueError("must be 1 for the ground floor, 2, 3... or -1, -2... below ground (no 0)")
+
+
 def _name(value: str) -> None:
     check_name(value, "name")
 
@@ -94,6 +99,7 @@ SITE_SCHEMA: Schema = {
         "name": Key(str, required=True),
         "name_en": Key(str),
         "capacity": Key(int, required=True, check=non_negative),
+        "floor": Key(int, check=_floor, help="the storey: 1 for the ground floor, -1 for the first basement"),
     },
     "doors": {
         "id": Key(str, required=True, check=_name),
@@ -116,6 +122,7 @@ class Room:
     name: str
     capacity: int
     name_en: str | None = None
+    floor: int | None = None  # shown to visitors: "请到二楼电教室"
 
 
 @dataclass(frozen=True)

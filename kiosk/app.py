@@ -31,6 +31,7 @@ from footfall.kiosk.local import LocalState
 from footfall.kiosk.pin import PinLimiter
 from footfall.kiosk.schedule import local_now, open_items, todays_items
 from footfall.kiosk.staff import bp as staff_bp
+from footfall.levels import level_words
 from footfall.link import LinkSettings
 from footfall.messages import Checkin, Help
 from footfall.outbox import OutboxFull
@@ -42,7 +43,13 @@ HELP_REPEAT_S = 120  # a second tap within this time does not raise a second ale
 
 
 def load_catalogs() -> dict[str, dict[str, str]]:
-    return {lang: json.loads((HERE / "i18n" / f"{lang}.json").read_text("utf-8")) for lang in LANGUAGES}
+    return {
+        lang: {
+            **json.loads((HERE / "i18n" / f"{lang}.json").read_text("utf-8")),
+            **level_words(lang, "level_"),
+        }
+        for lang in LANGUAGES
+    }  # the level words are the dashboard's and the lobby's too
 
 
 class DamagedOutbox(FootfallError):
@@ -131,8 +138,7 @@ class Kiosk:
         day, hhmm = self.today()
         items = todays_items(self.local.schedule, day)
         rooms = self.local.room_list()
-        levels = {r["room"]: r["level"] for r in rooms}
-        upcoming = [{**i, "level": levels.get(i["room"] or "", "ok")} for i in open_items(items, hhmm)]
+        upcoming = [self.place(i, rooms) for i in open_items(items, hhmm)]
         return {
             "day": day.isoformat(),
             "time": hhmm,
@@ -143,6 +149,15 @@ class Kiosk:
             "help_pending": self.help_pending,
             "online": self.runtime.link.connected.is_set(),
         }
+
+    @staticmethod
+    def place(item: dict[str, Any], rooms: list[dict[str, Any]]) -> dict[str, Any]:
+        """A schedule item with where it is, for every room (quiet ones too): name, English name, floor, level."""
+        room = next((r for r in rooms if r["room"] == item["room"]), None)
+        if room is None:  # no room state yet: no name to show (visitors never see room ids)
+            return {**item, "level": "ok", "room_name": None, "room_name_en": None, "floor": None}
+        where = {"room_name": room["name"], "room_name_en": room["name_en"], "floor": room["floor"]}
+        return {**item, "level": room["level"], **where}
 
     def checkin(self, body: Any) -> dict[str, Any]:
         day, hhmm = self.today()

@@ -50,6 +50,12 @@ def _hosts(value: list) -> None:
         raise ValueError('must be a list of host names, e.g. ["127.0.0.1", "localhost"]')
 
 
+def _answer_time(value: int) -> None:
+    # WCAG 2.2.1: someone warned of a time-out gets at least 20 s to answer.
+    if value < 20:
+        raise ValueError("must be at least 20 (seconds to answer the idle warning)")
+
+
 def _timezone(value: str) -> None:
     try:
         ZoneInfo(value)
@@ -85,7 +91,7 @@ KIOSK_SCHEMA: Schema = {
         # Host names the UI answers to (the Host header; against DNS rebinding); the listen host is always one.
         "allowed_hosts": Key(list, ["127.0.0.1", "localhost", "::1"], check=_hosts),
         "idle_seconds": Key(int, 60, check=positive),
-        "warn_seconds": Key(int, 15, check=positive),
+        "warn_seconds": Key(int, 30, check=_answer_time),
         "success_seconds": Key(int, 5, check=positive),
         "language": Key(str, "zh-CN", check=one_of(*LANGUAGES)),
         "sound": Key(bool, False),

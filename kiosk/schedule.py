@@ -123,6 +123,8 @@ def parse_room_state(payload: bytes) -> dict[str, Any] | None:
     name_en = obj.get("name_en") if isinstance(obj.get("name_en"), str) else name
     occupancy = obj.get("occupancy") if isinstance(obj.get("occupancy"), int) else None
     capacity = obj.get("capacity") if isinstance(obj.get("capacity"), int) else None
+    floor = obj.get("floor")
+    floor = floor if isinstance(floor, int) and not isinstance(floor, bool) and floor != 0 else None
     return {
         "room": obj["room"],
         "name": name,
@@ -130,4 +132,5 @@ def parse_room_state(payload: bytes) -> dict[str, Any] | None:
         "level": level,
         "occupancy": occupancy,
         "capacity": capacity,
+        "floor": floor,
     }

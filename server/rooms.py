@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 
 from footfall.clock import format_ts, local_day
-from footfall.messages import VERSION, level_for
+from footfall.levels import level_for
+from footfall.messages import VERSION
 from footfall.server.occupancy import RoomCounts, current
 from footfall.site import Room, SiteConfig
 
@@ -17,6 +18,7 @@ def room_state(room: Room, counts: RoomCounts, now: dt.datetime) -> dict[str, An
         "room": room.id,
         "name": room.name,
         "name_en": room.name_en,
+        "floor": room.floor,
         "occupancy": counts.occupancy,
         "capacity": room.capacity,
         "level": level_for(counts.occupancy, room.capacity),

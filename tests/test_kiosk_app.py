@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from footfall import member_code
 from footfall.errors import ConfigError
-from footfall.kiosk.app import create_app
+from footfall.kiosk.app import create_app, load_catalogs
 from footfall.kiosk.camera import decode_qr, ffmpeg_frame_source
 from footfall.kiosk.cli import kiosk as kiosk_command
 from footfall.kiosk.config import kiosk_config_from_dict, load_kiosk_config
@@ -22,7 +22,9 @@ from footfall.kiosk.flow import normalize_member
 from footfall.kiosk.local import LocalState
 from footfall.kiosk.pin import hash_pin
 from footfall.kiosk.schedule import open_items, parse_schedule
+from footfall.levels import LEVELS, WORDS
 from footfall.messages import decode_event
+from footfall.server.web.i18n import catalog as server_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 # 2026-11-28 09:30 in Beijing
@@ -117,20 +119,38 @@ def test_page_renders_in_chinese_with_both_catalogs(app):
 
 
 def test_catalogs_have_the_same_keys_and_cover_every_key_used():
-    zh = json.loads((ROOT / "kiosk/i18n/zh-CN.json").read_text("utf-8"))
-    en = json.loads((ROOT / "kiosk/i18n/en.json").read_text("utf-8"))
-    assert zh.keys() == en.keys()
+    catalogs = load_catalogs()
+    zh, en = catalogs["zh-CN"], catalogs["en"]
+    # English has "one" plural forms that Chinese does not need (Intl.PluralRules("zh-CN") is always "other").
+    assert zh.keys() == {k for k in en if not k.endswith("_one")}
     assert all(zh.values()) and all(en.values())
     source = (ROOT / "kiosk/templates/index.html").read_text() + (ROOT / "kiosk/static/kiosk.js").read_text()
     used = set(re.findall(r'data-i18n(?:-aria)?="([a-z_]+)"', source)) | set(
         re.findall(r'\bt\("([a-z_]+[a-z])"', source)
     )
+    purposes = ("affairs", "class", "activity", "reading", "counselling", "culture", "other")
+    used |= {f"purpose_{p}" for p in purposes} | {f"purpose_{p}_hint" for p in purposes}
     used |= {
-        f"purpose_{p}" for p in ("affairs", "class", "activity", "reading", "counselling", "culture", "other")
+        "level_busy",
+        "level_full",
+        "activity_title_class",
+        "activity_title_activity",
+        "floor_up",
+        "floor_down",
     }
-    used |= {"level_busy", "level_full", "activity_title_class", "activity_title_activity"}
     used |= {"staff_link_connected", "staff_link_disconnected"}  # built from a prefix in kiosk.js
+    used |= {"adults_other", "children_other"}  # plural("adults", n)
     assert used - zh.keys() == set()
+    assert {"adults_one", "children_one"} <= en.keys()
+
+
+def test_level_words_are_the_dashboards_and_the_lobbys():
+    """One set of words for how full a room is, on the kiosk, the dashboard and the lobby screen."""
+    for lang, words in WORDS.items():
+        kiosk_words = {level: load_catalogs()[lang][f"level_{level}"] for level in LEVELS}
+        server_words = {level: server_catalog(lang)[f"level.{level}"] for level in LEVELS}
+        assert kiosk_words == server_words == words
+    assert WORDS["zh-CN"] == {"ok": "有空位", "busy": "人较多", "full": "已满"}
 
 
 def test_anonymous_checkin_goes_to_the_outbox_as_a_valid_event(app):
@@ -249,6 +269,27 @@ def test_state_shows_open_items_and_busy_rooms_only(app):
     assert state["items"][0]["level"] == "full"
     assert [r["room"] for r in state["rooms"]] == ["classroom"]
     assert state["day"] == "2026-11-28" and state["language"] == "zh-CN" and state["camera"] is False
+
+
+def test_every_item_says_where_it_is_quiet_rooms_too(app):
+    """The room's name and floor come from its retained state whatever its level; no state, no name (never an id)."""
+    local = app.extensions["kiosk"].local
+    quiet = {
+        "v": 1,
+        "room": "classroom",
+        "name": "综合教室",
+        "name_en": "General classroom",
+        "level": "ok",
+        "floor": 2,
+    }
+    local.set_room("classroom", json.dumps(quiet, ensure_ascii=False).encode())
+    bad_floor = {"v": 1, "room": "culture-sports", "name": "文体活动室", "level": "busy", "floor": "two"}
+    local.set_room("culture-sports", json.dumps(bad_floor, ensure_ascii=False).encode())
+    items = {i["id"]: i for i in app.test_client().get("/api/state").json["items"]}
+    where = {k: items["calligraphy-am"][k] for k in ("room_name", "room_name_en", "floor", "level")}
+    assert where == {"room_name": "综合教室", "room_name_en": "General classroom", "floor": 2, "level": "ok"}
+    assert (items["tai-chi"]["room_name"], items["tai-chi"]["floor"]) == ("文体活动室", None)
+    assert items["parent-child"]["room_name"] is None  # no room state received yet
 
 
 def test_schedule_is_cached_and_validated(tmp_path):

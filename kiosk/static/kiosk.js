@@ -3,7 +3,7 @@
   "use strict";
   const K = JSON.parse(document.getElementById("kiosk-config").textContent);
   const CATALOGS = JSON.parse(document.getElementById("kiosk-i18n").textContent);
-  const PAGE = 3;
+  const HOLD_MS = 2000;  // staff mode: press and hold the centre's name this long
   const $ = (id) => document.getElementById(id);
   let lang = K.language;
   let defaultLang = K.language;
@@ -12,6 +12,8 @@
   let visit = null;
   let state = { items: [], rooms: [] };
   let page = 0;
+  let pageStarts = [0];  // activity pages hold what fits on the screen, so nothing is cut
+  let holdTimer = null;
   let entry = { member: "", pin: "" };
   let staffToken = null;
   let busy = false;
@@ -26,6 +28,32 @@
     Object.entries(vars || {}).forEach(([k, v]) => { text = text.split("{" + k + "}").join(String(v)); });
     return text;
   }
+
+  // Plural forms come from the catalog: "adults_one" / "adults_other" (Chinese has only "other").
+  function plural(key, n) {
+    const form = new Intl.PluralRules(lang).select(n);
+    const forms = CATALOGS[lang] || {};
+    return t(forms[key + "_" + form] ? key + "_" + form : key + "_other", { n: n });
+  }
+
+  const ZH_DIGITS = "零一二三四五六七八九";
+  function zhNumber(n) {  // 1..99 as Chinese numerals: 2 -> 二, 12 -> 十二, 21 -> 二十一
+    if (n < 10) return ZH_DIGITS[n];
+    const tens = Math.floor(n / 10), ones = n % 10;
+    return (tens > 1 ? ZH_DIGITS[tens] : "") + "十" + (ones ? ZH_DIGITS[ones] : "");
+  }
+  function floorName(floor) {
+    if (!floor) return "";
+    const n = Math.abs(floor);
+    return t(floor > 0 ? "floor_up" : "floor_down", { n: lang === "zh-CN" ? zhNumber(n) : n });
+  }
+  // Where an item is, for a visitor: "二楼电教室" / "E-learning room, floor 2"; "" when the room is not known.
+  function place(item) {
+    const room = lang === "en" ? (item.room_name_en || item.room_name) : item.room_name;
+    if (!room) return "";
+    return item.floor ? t("place_floor", { floor: floorName(item.floor), room: room }) : room;
+  }
+  function overflows(el) { return el.scrollHeight > el.clientHeight + 8 || el.scrollWidth > el.clientWidth + 1; }
 
   function beep() {
     if (!soundOn) return;
@@ -68,10 +96,6 @@
 
   // --- rendering --------------------------------------------------------------------------------
   function name(item, zhKey, enKey) { return lang === "en" ? (item[enKey] || item[zhKey]) : item[zhKey]; }
-  function roomName(id) {
-    const room = state.rooms.find((r) => r.room === id);
-    return room ? name(room, "name", "name_en") : "";  // no room ids shown to visitors
-  }
   function badge(level) {
     if (level !== "busy" && level !== "full") return null;
     const b = document.createElement("span");
@@ -79,11 +103,17 @@
     b.textContent = t("level_" + level);
     return b;
   }
-  function li(text, level) {
+  function li(text, level, where) {
     const el = document.createElement("li");
     el.textContent = text + " ";
+    if (where) {
+      const w = document.createElement("span");
+      w.className = "where";
+      w.textContent = where + " ";
+      el.appendChild(w);
+    }
     const b = badge(level);
-    if (b) el.appendChild(b);
+    if (b) (el.lastElementChild || el).appendChild(b);  // next to the room when there is one
     return el;
   }
 
@@ -91,12 +121,20 @@
     $("center-name").textContent = K.center[lang] || K.center["zh-CN"];
     const today = $("today-list");
     today.replaceChildren();
-    state.items.slice(0, 3).forEach((i) => today.appendChild(li(i.start + " " + name(i, "title", "title_en"), i.level)));
+    state.items.slice(0, 3).forEach((i) => today.appendChild(li(i.start + " " + name(i, "title", "title_en"), i.level, place(i))));
     if (!state.items.length) today.appendChild(li(t("no_activities")));
     const rooms = $("room-list");
     rooms.replaceChildren();
-    state.rooms.slice(0, 3).forEach((r) => rooms.appendChild(li(name(r, "name", "name_en"), r.level)));
+    const fullFirst = state.rooms.slice().sort((a, b) => (b.level === "full") - (a.level === "full"));
+    fullFirst.slice(0, 3).forEach((r) => rooms.appendChild(li(name(r, "name", "name_en"), r.level)));
     if (!state.rooms.length) rooms.appendChild(li(t("rooms_all_free")));
+    if (screen !== "welcome") return;
+    // Show what fits, whole, never a cut line: drop later activities (down to two), then the rooms least full.
+    const side = document.querySelector(".welcome-side");
+    while (overflows(side) && (rooms.children.length > 1 || today.children.length > 1)) {
+      const list = today.children.length > 2 || rooms.children.length === 1 ? today : rooms;
+      list.lastElementChild.remove();
+    }
   }
 
   function choices() { return visit ? state.items.filter((i) => i.kind === visit.purpose) : []; }
@@ -106,18 +144,29 @@
     $("activity-title").textContent = t("activity_title_" + (visit ? visit.purpose : "activity"));
     const box = $("activity-list");
     box.replaceChildren();
-    list.slice(page * PAGE, page * PAGE + PAGE).forEach((i) => {
+    const start = pageStarts[page] || 0;
+    let shown = 0;
+    for (const i of list.slice(start)) {
       const b = document.createElement("button");
       b.type = "button";
       b.className = "btn choice";
       b.dataset.activity = i.id;
-      b.textContent = i.start + "–" + i.end + "  " + name(i, "title", "title_en") + "  " + roomName(i.room) + " ";
+      const title = document.createElement("span");
+      title.className = "choice-title";
+      title.textContent = i.start + "–" + i.end + "  " + name(i, "title", "title_en");
+      const where = document.createElement("span");
+      where.className = "choice-where";
+      where.textContent = place(i) + " ";
       const mark = badge(i.level);
-      if (mark) b.appendChild(mark);
+      if (mark) where.appendChild(mark);
+      b.append(title, where);
       box.appendChild(b);
-    });
+      if (shown > 0 && overflows(box)) { b.remove(); break; }  // the rest go on the next page
+      shown += 1;
+    }
+    pageStarts[page + 1] = start + shown;
     $("btn-page-prev").classList.toggle("hidden", page === 0);
-    $("btn-page-next").classList.toggle("hidden", (page + 1) * PAGE >= list.length);
+    $("btn-page-next").classList.toggle("hidden", start + shown >= list.length);
   }
 
   function renderCounts() {
@@ -138,7 +187,7 @@
     $("notice-who").textContent = t("notice_who", { center: K.center[lang] || K.center["zh-CN"] });
     $("notice-how-long").textContent = t("notice_how_long", { days: K.retention_days });
     renderWelcome();
-    if (visit) renderActivities();
+    if (visit && screen === "activity") { page = 0; pageStarts = [0]; renderActivities(); }
   }
 
   function show(name) {
@@ -146,6 +195,7 @@
     screen = name;
     document.body.dataset.screen = name;
     if (name !== "scan") stopScan();
+    if (name === "welcome") renderWelcome();
   }
 
   function closeOverlays() { document.querySelectorAll(".overlay").forEach((o) => o.classList.remove("open")); }
@@ -187,7 +237,8 @@
 
   function afterPeople() {
     page = 0;
-    if (K.scheduled.includes(visit.purpose) && choices().length) { renderActivities(); show("activity"); }
+    pageStarts = [0];
+    if (K.scheduled.includes(visit.purpose) && choices().length) { show("activity"); renderActivities(); }
     else show("identify");
   }
 
@@ -216,8 +267,14 @@
   function showSuccess(result) {
     const dup = result.status === "duplicate";
     $("success-title").textContent = t(dup ? "duplicate_title" : "success_title");
-    $("success-detail").textContent = dup ? t("duplicate_at", { time: result.at })
-      : t("success_people", { adults: visit.adults, children: visit.children });
+    const chosen = visit.activity ? state.items.find((i) => i.id === visit.activity) : null;
+    const where = chosen ? place(chosen) : "";
+    $("success-where").textContent = where ? t("where_go", { place: where }) : "";
+    $("success-where").classList.toggle("hidden", !where);
+    const people = [];
+    if (visit.adults) people.push(plural("adults", visit.adults));
+    if (visit.children) people.push(plural("children", visit.children));
+    $("success-detail").textContent = dup ? t("duplicate_at", { time: result.at }) : people.join(t("list_sep"));
     show("success");
     requestAnimationFrame(() => { window.kiosk.marks.success = performance.now(); });
     let left = K.success_seconds;
@@ -246,8 +303,7 @@
         b.type = "button";
         b.className = "btn key";
         b.dataset.key = key;
-        if (key === "del") b.dataset.i18n = "delete";
-        else if (key === "clear") { b.textContent = "C"; b.setAttribute("aria-label", "clear"); }
+        if (key === "del" || key === "clear") { b.dataset.i18n = key === "del" ? "delete" : "clear"; b.classList.add("word"); }
         else b.textContent = key;
         pad.appendChild(b);
       });
@@ -305,7 +361,9 @@
     const quiet = (performance.now() - lastTouch) / 1000;
     if (quiet >= K.idle_seconds + K.warn_seconds) { reset(); return; }
     if (quiet >= K.idle_seconds) {
-      $("idle-countdown").textContent = t("idle_hint", { seconds: Math.ceil(K.idle_seconds + K.warn_seconds - quiet) });
+      const left = Math.ceil(K.idle_seconds + K.warn_seconds - quiet);
+      $("idle-seconds").textContent = String(left);
+      $("idle-countdown").textContent = t("idle_hint", { seconds: left });
       overlay.classList.add("open");
     } else {
       overlay.classList.remove("open");  // any tap (even on the header) answers "need more time?"
@@ -351,7 +409,6 @@
           .catch(() => showError());
         break;
       case "btn-start": start(); break;
-      case "btn-staff": entry.pin = ""; renderKeypadDisplays(); $("pin-message").textContent = ""; show("pin"); break;
       case "btn-people-next": afterPeople(); break;
       case "btn-page-prev": page = Math.max(0, page - 1); renderActivities(); break;
       case "btn-page-next": page += 1; renderActivities(); break;
@@ -372,7 +429,15 @@
   document.addEventListener("click", onTap);
   document.addEventListener("pointerdown", () => { lastTouch = performance.now(); window.kiosk.marks.tap = lastTouch; }, true);
   document.addEventListener("keydown", () => { lastTouch = performance.now(); }, true);
-  document.addEventListener("contextmenu", (ev) => ev.preventDefault());  // long press does nothing
+  document.addEventListener("contextmenu", (ev) => ev.preventDefault());  // long press: no browser menu
+  // Staff mode: press and hold the centre's name (top left) for HOLD_MS; a visitor's tap there does nothing.
+  function openStaff() {
+    if (screen !== "welcome") return;
+    entry.pin = ""; renderKeypadDisplays(); $("pin-message").textContent = ""; show("pin");
+  }
+  const cancelHold = () => { clearTimeout(holdTimer); holdTimer = null; };
+  $("btn-staff").addEventListener("pointerdown", () => { cancelHold(); holdTimer = setTimeout(openStaff, HOLD_MS); });
+  ["pointerup", "pointerleave", "pointercancel"].forEach((type) => $("btn-staff").addEventListener(type, cancelHold));
   buildKeypads();
   $("btn-scan").classList.toggle("hidden", true);
   applyLanguage();
