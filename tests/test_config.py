@@ -12,12 +12,17 @@ from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE
 
 
-def test_example_site_is_the_reference_center():
+def test_example_site_is_the_reference_center(tmp_path):
     site = load_site(EXAMPLE_SITE)
     assert len(site.rooms) == 9 and all(room.capacity > 0 for room in site.rooms)
     assert site.doors_by_device["door-main"].outside == "outdoors"
     assert {d.inside for d in site.doors if d.outside == "hall"} == {r.id for r in site.rooms} - {"hall"}
     assert [d.id for d in site.devices if d.kind == "kiosk"] == ["kiosk-hall"]
+    assert (site.rooms_by_id["e-learning"].floor, site.rooms_by_id["hall"].floor) == (
+        2,
+        1,
+    )  # "请到二楼电教室"
+    assert load_site(write(tmp_path, GOOD)).rooms[0].floor is None  # the key is optional
 
 
 def write(tmp_path, text: str):
@@ -43,6 +48,8 @@ GOOD = '[site]\nid = "s1"\nname = "S"\n[[rooms]]\nid = "hall"\nname = "Hall"\nca
             "unknown time zone",
         ),
         (GOOD.replace("capacity = 10", "capacity = -1"), "rooms[0].capacity", "0 or more"),
+        (GOOD + "floor = 0\n", "rooms[0].floor", "ground floor"),
+        (GOOD + 'floor = "2F"\n', "rooms[0].floor", "an integer"),
         (
             GOOD
             + '[[doors]]\nid = "d"\ndevice = "c"\ninside = "hall"\noutside = "yard"\n[[devices]]\nid = "c"\n'
