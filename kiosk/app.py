@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -21,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from footfall.clock import format_ts, parse_day_start, utcnow
 from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.errors import FootfallError, ValidationError
+from footfall.errors import ValidationError
 from footfall.kiosk.camera import decode_qr, ffmpeg_frame_source
 from footfall.kiosk.config import LANGUAGES, KioskConfig
 from footfall.kiosk.flow import SCHEDULED, normalize_member, parse_checkin
@@ -52,11 +51,6 @@ def load_catalogs() -> dict[str, dict[str, str]]:
     }  # the level words are the dashboard's and the lobby's too
 
 
-class DamagedOutbox(FootfallError):
-    """The kiosk's outbox file cannot be read; one line naming the file (the process stops: nothing is lost
-    by waiting, and the file is left for the staff to move aside or recover)."""
-
-
 def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "outbox.db"
@@ -72,13 +66,8 @@ def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:
         high_water=config.outbox["high_water"],
         window=config.outbox["window"],
     )
-    try:
-        return EdgeRuntime(settings, **hooks)
-    except sqlite3.DatabaseError as exc:
-        raise DamagedOutbox(
-            f"kiosk outbox {path} is damaged ({exc}): move the file aside (it may still hold unsent check-ins) "
-            "and start the kiosk again"
-        ) from None
+    # A damaged outbox.db raises OutboxDamaged naming the file: `footfall kiosk` prints that one line and exits.
+    return EdgeRuntime(settings, **hooks)
 
 
 class Kiosk:

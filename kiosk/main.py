@@ -66,7 +66,7 @@ def run(config_path: str | os.PathLike) -> int:
         return 2
     try:
         service = KioskService(config).start()
-    except FootfallError as exc:  # a damaged outbox (DamagedOutbox): one line naming the file
+    except FootfallError as exc:  # a damaged outbox (OutboxDamaged): one line naming the file
         logger.error("%s", exc)
         return 1
     except OSError as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 EXAMPLE_PIN = "2468"  # the PIN of deploy/examples/kiosk.toml: refused at start-up
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB, about 0.1 s on a Pi 4 per check
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB of memory per check, against an offline search
 _HASH = re.compile(r"^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]{16,})\$([A-Za-z0-9_-]{43})$")
 
 FREE_FAILURES = 5  # wrong PINs in a row from one source before it has to wait

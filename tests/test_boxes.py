@@ -21,6 +21,7 @@ import pytest
 
 from footfall.counter.simulate import VisitorModel, expected_counts
 from footfall.demo.broker import free_port
+from footfall.kiosk.pin import hash_pin
 from tests.conftest import ROOT, footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration
@@ -232,7 +233,7 @@ def test_kiosk_box_serves_its_ui(venvs, broker, tmp_path):
     port = free_port()
     config = tmp_path / "kiosk.toml"
     config.write_text(
-        f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[kiosk]\nstaff_pin = "2468"\n'
+        f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[kiosk]\nstaff_pin_hash = "{hash_pin("7305")}"\n'
         f'data_dir = "{tmp_path / "kiosk"}"\nlisten = "127.0.0.1:{port}"\n'
     )
     state = serve_until_healthy(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from werkzeug.serving import make_server
 
 from footfall.demo.broker import free_port
 from footfall.demo.run import KIOSK_TOML, demo_pin
+from footfall.errors import ConfigError
 from footfall.kiosk.app import create_app
 from footfall.kiosk.cli import kiosk as kiosk_command
 from footfall.kiosk.config import kiosk_config_from_dict, load_kiosk_config, refuse_example_pin
@@ -429,3 +431,18 @@ def test_in_chromium_a_full_outbox_says_see_the_service_desk(tmp_path):
         server.shutdown()
         application.extensions["kiosk"].runtime.outbox.close()
         application.extensions["kiosk"].local.close()
+
+
+def test_a_kiosk_file_from_device_add_needs_its_pin_set_on_the_pi(site_file, tmp_path):
+    from footfall.cli import main as footfall_main
+
+    added = CliRunner().invoke(
+        footfall_main, ["device", "add", "-c", str(site_file), "kiosk-hall", "--no-tls"]
+    )
+    assert added.exit_code == 0, added.output
+    path = Path(re.search(r"Its config file \(with its password\) is (\S+):", added.output)[1])
+    with pytest.raises(ConfigError, match=r"kiosk\.staff_pin_hash: is required.*footfall kiosk pin"):
+        load_kiosk_config(path, env={})
+    assert CliRunner().invoke(kiosk_command, ["pin", "-c", str(path)], input="7305\n7305\n").exit_code == 0
+    assert verify_pin("7305", load_kiosk_config(path, env={}).kiosk["staff_pin_hash"])
+    assert (path.stat().st_mode & 0o777) == 0o600  # it holds the MQTT password: kept private
