@@ -43,9 +43,9 @@ def serve(
     import signal
 
     import gevent
-    from gevent.pywsgi import WSGIServer
 
     from footfall.server.web import create_app
+    from footfall.server.web.httpserver import guarded_server
     from footfall.server.web.live import LiveHub, LocalHub
 
     default_host, default_port = site.listen
@@ -53,9 +53,12 @@ def serve(
     port = default_port if port is None else port
     live = LiveHub(site).start() if mqtt else LocalHub()
     app = create_app(site, store, live)
-    server = WSGIServer(
+    # Header, idle and send timeouts and a connection cap ([server] settings): half-open connections cannot
+    # starve the process (server/web/httpserver.py).
+    server = guarded_server(
         (host, port),
         app,
+        site.server,
         log=logging.getLogger("server.web.access"),
         error_log=logging.getLogger("server.web.errors"),
     )
