@@ -53,15 +53,33 @@ def start_web(site_file, broker, log, **server_settings):
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "footfall.cli", "server", "-c", str(site_file), "--only", "web"],
-        env=footfall_env(broker),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=as_the_unit_does,
-    )
+    def part(name: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "footfall.cli", "server", "-c", str(site_file), "--only", name],
+            env=footfall_env(broker),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=as_the_unit_does,
+        )
+
+    ingest = part("ingest")  # /healthz also reports ingest's heartbeat: run both, as the two units do
+    web = part("web")
     assert wait_for_port(port, timeout=20), "the web server did not listen"
-    return proc, port
+    return Both(web, ingest), port
+
+
+class Both:
+    def __init__(self, web: subprocess.Popen, ingest: subprocess.Popen):
+        self.web, self.ingest = web, ingest
+
+    def poll(self):
+        return self.web.poll()
+
+    def stop(self) -> None:
+        for proc in (self.web, self.ingest):
+            proc.terminate()
+        for proc in (self.web, self.ingest):
+            proc.wait(15)
 
 
 def healthz(port: int, timeout: float = 1.0) -> int:
@@ -148,8 +166,7 @@ def test_healthz_answers_within_a_second_while_1100_half_open_connections_are_he
             assert proc.poll() is None
             attack.close()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            proc.stop()
     assert "Traceback" not in (tmp_path / "web.log").read_text(errors="replace")
 
 
@@ -188,5 +205,4 @@ def test_at_the_connection_cap_half_open_connections_make_room_and_busy_ones_get
         finally:
             for sock in [*streams, *opened]:
                 sock.close()
-            proc.terminate()
-            proc.wait(10)
+            proc.stop()
