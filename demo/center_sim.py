@@ -1,20 +1,28 @@
 """A whole center's day of visitors, for `footfall demo`: arrivals peaking in the morning and afternoon, visitors
 going on into rooms, activities bringing groups of 20-40 into one room, and check-ins at the hall kiosk.
 
-`plan_day` is pure (seeded); `run_center` drives one simulated break-beam counter per door (gpiozero mock pins,
-the real detector and outbox) and a kiosk, in accelerated time.
+People move like people: each one comes in through the main door, may walk on into one room and back, and leaves
+through the main door before closing; nobody crosses a room's door before their crossing of the main door has
+completed. `plan_day` is pure (seeded); `door_edges` turns the plan into each door's beam edges (in simulated
+seconds) and `run_center` plays them on one simulated break-beam counter per door (gpiozero mock pins, the real
+detector and outbox), while the simulated visitors check in through the real kiosk app's HTTP endpoints, as taps
+would. The demo runs no MQTT client of its own for the kiosk: the kiosk app is the only one with its id.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 import random
 import threading
 import time
+import urllib.error
 import urllib.request
+import zlib
+from collections import defaultdict
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from footfall.site import OUTDOORS, SiteConfig
@@ -41,13 +49,17 @@ PURPOSE_WEIGHTS = {
     "counselling": 3,
     "other": 7,
 }
+WALK_S = (20.0, 90.0)  # seconds from one door to the next
+CLOSING_MARGIN_S = 60.0  # the last person is out this long before closing
+ORDER_GAP_S = 0.01  # wall seconds between a person's crossing being counted and their next one starting
 
 
 @dataclass(frozen=True, order=True)
 class Move:
-    t: float  # seconds since the simulated day's start
+    t: float  # seconds since the simulated day's start (when the person wants to cross)
     device: str  # the counter at the door
     direction: str  # in | out (as that door counts)
+    person: int = 0
 
 
 @dataclass(frozen=True, order=True)
@@ -63,6 +75,11 @@ class DayPlan:
     moves: list[Move]
     checkins: list[Visit]
     visits: int  # people entering the building
+    open_hours: float = 12.0
+
+    @property
+    def closing(self) -> float:
+        return self.open_hours * HOUR
 
 
 def plan_day(site: SiteConfig, seed: int, visits: int = 300, open_hours: float = 12.0) -> DayPlan:
@@ -70,24 +87,26 @@ def plan_day(site: SiteConfig, seed: int, visits: int = 300, open_hours: float =
     rng = random.Random(seed)
     entrance = next((d for d in site.doors if d.outside == OUTDOORS), None)
     if entrance is None:
-        return DayPlan([], [], 0)
+        return DayPlan([], [], 0, open_hours)
     room_doors = {d.inside: d for d in site.doors if d.outside == entrance.inside}
+    closing = open_hours * HOUR - CLOSING_MARGIN_S
     moves: list[Move] = []
     checkins: list[Visit] = []
+    numbers = itertools.count(1)
 
-    def person(arrive: float, room: str | None, stay: float) -> float:
-        moves.append(Move(arrive, entrance.device, "in"))
-        t = arrive + rng.uniform(30, 120)
+    def person(arrive: float, room: str | None, stay: float) -> None:
+        who = next(numbers)
+        leave = min(arrive + stay + rng.uniform(*WALK_S), closing - rng.uniform(0, 600))
+        leave = max(leave, arrive + 2 * WALK_S[1])
+        moves.append(Move(arrive, entrance.device, "in", who))
         if room in room_doors:
-            door = room_doors[room]
-            moves.append(Move(t, door.device, "in"))
-            t += stay
-            moves.append(Move(t, door.device, "out"))
-            t += rng.uniform(20, 90)
-        else:
-            t += stay
-        moves.append(Move(min(t, open_hours * HOUR - 1), entrance.device, "out"))
-        return t
+            enter_room = arrive + rng.uniform(*WALK_S)
+            leave_room = min(enter_room + stay, leave - rng.uniform(*WALK_S))
+            if leave_room > enter_room + WALK_S[0]:
+                door = room_doors[room]
+                moves.append(Move(enter_room, door.device, "in", who))
+                moves.append(Move(leave_room, door.device, "out", who))
+        moves.append(Move(leave, entrance.device, "out", who))
 
     # Activities and classes: groups of 20-40 arriving within minutes, leaving together.
     group_rooms = [
@@ -125,28 +144,93 @@ def plan_day(site: SiteConfig, seed: int, visits: int = 300, open_hours: float =
         if rng.random() < 0.7:
             checkins.append(Visit(arrive + 20, purpose, party, 0))
         people += party
-    return DayPlan(sorted(moves), sorted(checkins), people)
+    return DayPlan(sorted(moves), sorted(checkins), people, open_hours)
 
 
-def _tap_kiosk(url: str, visit: Visit) -> None:
-    """Check in through the running kiosk app, as a visitor's taps would (with the CSRF token the kiosk gives
-    local clients at GET /api/csrf, see docs/kiosk.md)."""
-    body = json.dumps({"purpose": visit.purpose, "adults": visit.adults, "children": visit.children}).encode()
-    try:
-        with urllib.request.urlopen(f"{url}/api/csrf", timeout=5) as resp:
-            token = json.loads(resp.read())["token"]
-        headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
-        with urllib.request.urlopen(urllib.request.Request(f"{url}/api/checkin", body, headers), timeout=5):
-            pass
-    except (OSError, ValueError, KeyError) as exc:
-        logger.warning("kiosk check-in failed: %s", exc)
+@dataclass(frozen=True)
+class Passage:
+    """One person crossing one door: its beam edges in simulated seconds, and the person's crossing before it."""
+
+    key: tuple[int, int]  # (person, step)
+    after: tuple[int, int] | None  # the crossing that must have completed first (the same person's last)
+    edges: list
 
 
-def _emit_checkin(kiosk, visit: Visit) -> None:
-    from footfall.messages import Checkin
+def door_passages(plan: DayPlan, seed: int) -> dict[str, list[Passage]]:
+    """Each door's passages for the plan, one after the other (a queue at a busy door waits its turn)."""
+    from footfall.counter.simulate import VisitorModel
 
-    if kiosk is not None:
-        kiosk.emit(partial(Checkin, purpose=visit.purpose, adults=visit.adults, children=visit.children))
+    steps: dict[int, int] = defaultdict(int)
+    keyed = []
+    for move in plan.moves:  # sorted by time, so a person's steps come in order
+        keyed.append(((move.person, steps[move.person]), move))
+        steps[move.person] += 1
+    doors: dict[str, list[Passage]] = defaultdict(list)
+    models: dict[str, VisitorModel] = {}
+    free_at: dict[str, float] = {}
+    for (person, step), move in keyed:
+        model = models.setdefault(move.device, VisitorModel(zlib.crc32(f"{seed}/{move.device}".encode())))
+        t0 = max(move.t, free_at.get(move.device, 0.0) + 2 * VisitorModel.MIN_GAP)
+        edges = model.edges_for([(t0, move.direction)])
+        free_at[move.device] = edges[-1].t
+        after = (person, step - 1) if step else None
+        doors[move.device].append(Passage((person, step), after, edges))
+    return dict(doors)
+
+
+class KioskVisitor:
+    """Check in through the running kiosk app's HTTP API, as the kiosk page does after a visitor's taps."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.headers = {"Content-Type": "application/json"}
+        self.sent = self.failed = 0
+
+    def _csrf(self) -> None:
+        # The kiosk gives local clients its CSRF token at GET /api/csrf (docs/kiosk.md); an older kiosk has none.
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/csrf", timeout=5) as response:
+                answer = json.loads(response.read())
+            self.headers[answer.get("header", "X-CSRF-Token")] = answer["token"]
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+
+    def check_in(self, visit: Visit) -> bool:
+        body = json.dumps({"purpose": visit.purpose, "adults": visit.adults, "children": visit.children})
+        for attempt in range(2):
+            try:
+                if attempt or len(self.headers) == 1:
+                    self._csrf()
+                request = urllib.request.Request(f"{self.url}/api/checkin", body.encode(), self.headers)
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    if json.loads(response.read()).get("status") == "ok":
+                        self.sent += 1
+                        return True
+            except urllib.error.HTTPError as exc:
+                if exc.code == 403 and not attempt:
+                    continue  # the kiosk restarted with a new token
+                logger.warning("kiosk check-in refused: %s %s", exc.code, exc.read()[:200])
+                break
+            except (OSError, ValueError, KeyError) as exc:
+                logger.warning("kiosk check-in failed: %s", exc)
+                break
+        self.failed += 1
+        return False
+
+
+class DoorClock:
+    """A door counter's detector clock in simulated seconds: it follows the door's scripted edges, so the detector
+    sees real beam timings however fast the day plays."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, t: float) -> None:
+        self.t = max(self.t, t)
 
 
 def run_center(
@@ -156,20 +240,19 @@ def run_center(
     seed: int,
     stop: threading.Event,
     mqtt_port: int,
-    kiosk_url: str | None = None,
+    kiosk_url: str,
 ) -> None:
-    """Play a day: each door's crossings on its own mock pins and detector; check-ins through the kiosk app at
-    `kiosk_url` (as taps would), or from a simulated kiosk device when there is none."""
+    """Play a day: each door's crossings on its own mock pins and detector, check-ins through the kiosk app at
+    `kiosk_url`."""
     from gpiozero.pins.mock import MockFactory
 
     from footfall.config import validate
     from footfall.counter.app import CounterApp
     from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
-    from footfall.counter.simulate import VisitorModel, drive_pins
-    from footfall.edge import EdgeRuntime, EdgeSettings
-    from footfall.link import LinkSettings
 
     plan = plan_day(site, seed)
+    passages = door_passages(plan, seed)
+    completed: dict[tuple[int, int], threading.Event] = defaultdict(threading.Event)
     logger.info(
         "simulated day: %d visits, %d door crossings, %d check-ins",
         plan.visits,
@@ -178,8 +261,7 @@ def run_center(
     )
     mqtt = {**site.mqtt, "port": mqtt_port}
     start = time.monotonic()
-    threads = []
-    apps = []
+    threads, apps = [], []
     for door in site.doors:
         raw = {
             "device": {"id": door.device, "site": site.id, "clock": "synced", "data_dir": str(data_dir)},
@@ -189,65 +271,56 @@ def run_center(
         config = CounterConfig(
             "<demo>", conf["device"], conf["mqtt"], conf["outbox"], conf["beam"], conf["led"], conf["camera"]
         )
-        factory = MockFactory()
-        app = CounterApp(config, pin_factory=factory).start()
+        factory, clock = MockFactory(), DoorClock()
+        app = CounterApp(config, pin_factory=factory, clock=clock).start()
         apps.append(app)
-        schedule = [(m.t / speed, m.direction) for m in plan.moves if m.device == door.device]
         thread = threading.Thread(
             target=_play_door,
             name=f"door-{door.id}",
             daemon=True,
-            args=(app, factory, schedule, start, stop, VisitorModel(seed), drive_pins),
+            args=(app, factory, clock, passages.get(door.device, []), completed, start, speed, stop),
         )
         thread.start()
         threads.append(thread)
-    kiosk = None
-    if kiosk_url is not None:
-        checkin = partial(_tap_kiosk, kiosk_url)
-    else:
-        kiosk_id = next((d.id for d in site.devices if d.kind == "kiosk"), None)
-        if kiosk_id is not None:
-            kiosk = EdgeRuntime(
-                EdgeSettings(
-                    site=site.id,
-                    device=kiosk_id,
-                    kind="kiosk",
-                    clock="synced",
-                    outbox_path=str(data_dir / f"outbox-{kiosk_id}.db"),
-                    link=LinkSettings.from_config(mqtt),
-                    prefix=site.prefix,
-                )
-            ).start()
-        checkin = partial(_emit_checkin, kiosk)
+    kiosk = KioskVisitor(kiosk_url)
     for visit in plan.checkins:
         if stop.wait(max(0.0, start + visit.t / speed - time.monotonic())):
             break
-        checkin(visit)
+        kiosk.check_in(visit)
+    if not stop.is_set():
+        logger.info("check-ins through the kiosk: %d sent, %d failed", kiosk.sent, kiosk.failed)
     stop.wait()
     for app in apps:
         app.stop()
-    if kiosk is not None:
-        kiosk.stop()
 
 
-class _Stopped(Exception):
-    pass
-
-
-def _play_door(app, factory, schedule, start, stop, model, drive_pins) -> None:
-    """Replay the door's crossings in wall time. Each passage takes its real ~1 s whatever the speed-up, so the
-    detector sees real beam timings; people who would collide queue up or tailgate, as at a real door."""
-    if not schedule:
-        return
-    pin_a, pin_b = factory.pin(app.config.beam["pin_a"]), factory.pin(app.config.beam["pin_b"])
-    edges = model.edges_for(schedule)
-
-    def nap(seconds: float) -> None:
-        if stop.wait(seconds):
-            raise _Stopped
-
-    try:
-        nap(max(0.0, start + edges[0].t - time.monotonic()))
-        drive_pins(pin_a, pin_b, edges, sleep=nap)
-    except _Stopped:
-        pass
+def _play_door(app, factory, clock: DoorClock, passages, completed, start: float, speed: float, stop) -> None:
+    """Apply the door's passages at their simulated times (wall time = simulated / speed), moving the detector's
+    clock with their edges, so debounce and crossing timeouts see real beam timings. A passage starts only once
+    the same person's previous crossing (at another door) has been counted: a busy machine that delays one door's
+    thread can make a person late, never make them appear in a room before they came in."""
+    pins = {"A": factory.pin(app.config.beam["pin_a"]), "B": factory.pin(app.config.beam["pin_b"])}
+    beam = app.config.beam
+    active_low = not beam["active_high"] if beam["active_high"] is not None else beam["pull_up"]
+    late = 0.0  # wall seconds this door runs behind its plan, from waiting on people
+    for number, passage in enumerate(passages):
+        if passage.after is not None:
+            prior = completed[passage.after]
+            while not prior.wait(0.2):
+                if stop.is_set():
+                    return
+            late = max(late, time.monotonic() + ORDER_GAP_S - (start + passage.edges[0].t / speed))
+        following = passages[number + 1].edges[0].t if number + 1 < len(passages) else math.inf
+        for t, name, blocked in passage.edges:
+            if stop.wait(max(0.0, start + late + t / speed - time.monotonic())):
+                return
+            clock.advance(t)
+            if bool(blocked) == active_low:
+                pins[name].drive_low()
+            else:
+                pins[name].drive_high()
+            app.sensors.tick()
+        # Let the last edge's debounce run out in simulated time, so the crossing is counted now.
+        clock.advance(min(following - 1e-6, passage.edges[-1].t + 1.0))
+        app.sensors.tick()
+        completed[passage.key].set()

@@ -50,9 +50,9 @@ def demo(speed: float, port: int | None, data_dir: str | None, seed: int, broker
 @click.option("--speed", type=float, default=60.0)
 @click.option("--seed", type=int, default=1)
 @click.option("--data-dir", type=click.Path(file_okay=False), required=True)
-@click.option("--kiosk-url", default=None, help="Check in through this running kiosk app.")
-def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_url: str | None) -> None:
-    """The simulated devices of `footfall demo` (one process for all doors and the kiosk)."""
+@click.option("--kiosk-url", required=True, help="Check in through this running kiosk app.")
+def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_url: str) -> None:
+    """The simulated door counters and visitors of `footfall demo` (one process for all doors)."""
     import threading
     from pathlib import Path
 
@@ -62,7 +62,7 @@ def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_
     site = load_site_or_exit(config_path)
     stop = threading.Event()
     worker = threading.Thread(
-        target=run_center, args=(site, Path(data_dir), speed, seed, stop, site.mqtt["port"])
+        target=run_center, args=(site, Path(data_dir), speed, seed, stop, site.mqtt["port"], kiosk_url)
     )
     worker.start()
     wait_for_signal(stop)

@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,13 +17,14 @@ import threading
 from pathlib import Path
 
 from footfall.demo.broker import LocalBroker, free_port, wait_for_port
+from footfall.errors import FootfallError
 from footfall.kiosk.pin import hash_pin, weak_reason
 from footfall.signals import stop_children
 
 logger = logging.getLogger(__name__)
 
 EXAMPLE_SITE = Path(__file__).resolve().parent / "demo_site.toml"
-DEMO_USER = "staff"
+DEMO_USERS = {"staff": "staff", "admin": "admin"}  # name: role
 KIOSK_TOML = """[device]
 id = "kiosk-hall"
 site = "dongsi"
@@ -47,10 +49,24 @@ def demo_pin() -> str:
             return pin
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, broker_kind: str | None) -> int:
+    if port is not None and not port_is_free(port):
+        raise FootfallError(
+            f"port {port} is already in use on 127.0.0.1: give another --port, or none for a free one"
+        )
     base = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="footfall-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     web_port = port or free_port()
+    clean = False
     broker = LocalBroker(base / "broker", kind=broker_kind).start()
     site_path = base / "site.toml"
     site_path.write_text(
@@ -63,24 +79,16 @@ def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, br
         "FOOTFALL_SERVER_LISTEN": f"127.0.0.1:{web_port}",
     }
     footfall = [sys.executable, "-m", "footfall.cli"]
-    password = secrets.token_urlsafe(9)
-    subprocess.run(
-        [
-            *footfall,
-            "user",
-            "add",
-            "-c",
-            str(site_path),
-            DEMO_USER,
-            "--role",
-            "admin",
-            "--password",
-            password,
-        ],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    # A staff account for the day's work and a separate admin (users, devices, corrections need staff or admin).
+    passwords = {user: secrets.token_urlsafe(9) for user in DEMO_USERS}
+    for user, role in DEMO_USERS.items():
+        subprocess.run(
+            [*footfall, "user", "add", "-c", str(site_path), user, "--role", role]
+            + ["--password", passwords[user]],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     children: list[subprocess.Popen] = []
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -103,7 +111,7 @@ def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, br
         spawn("kiosk", "-c", str(kiosk_conf))
         for what, where in (("web server", web_port), ("kiosk", kiosk_port)):
             if not wait_for_port(where, 30):
-                raise RuntimeError(f"the {what} did not start; see {base / 'server.log'}")
+                raise FootfallError(f"the {what} did not start; see {base / 'server.log'}")
         spawn(
             "demo-center",
             "-c",
@@ -121,10 +129,10 @@ def run_demo(data_dir: str | None, speed: float, port: int | None, seed: int, br
             f"""
 Footfall demo: {site_path}
   broker     {broker.kind} on 127.0.0.1:{broker.port}
-  dashboard  http://127.0.0.1:{web_port}/   login: {DEMO_USER} / {password}
+  dashboard  http://127.0.0.1:{web_port}/   login: staff / {passwords["staff"]}   (admin: admin / {passwords["admin"]})
   big screen http://127.0.0.1:{web_port}/screen
   kiosk      http://127.0.0.1:{kiosk_port}/   (staff PIN {kiosk_pin})
-  data       {base}   (logs in server.log)
+  data       {base}   (logs in server.log and broker/{broker.kind}.log)
 A day of visitors plays at {speed:g}x speed. Press Ctrl-C to stop.
 """,
             flush=True,
@@ -133,11 +141,14 @@ A day of visitors plays at {speed:g}x speed. Press Ctrl-C to stop.
             if any(child.poll() is not None for child in children):
                 logger.error("a demo process exited; stopping (see %s)", base / "server.log")
                 return 1
+        clean = True
         return 0
     finally:
         stop_children(children)
         broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if data_dir is None:
+        if data_dir is None and clean:
             shutil.rmtree(base, ignore_errors=True)
+        elif data_dir is None:
+            logger.error("kept %s for its logs", base)  # the error above points into it
