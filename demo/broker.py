@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -106,7 +105,3 @@ class LocalBroker:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def environment_with_port(port: int) -> dict[str, str]:
-    return {**os.environ, "FOOTFALL_MQTT_HOST": "127.0.0.1", "FOOTFALL_MQTT_PORT": str(port)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from footfall import member_code
@@ -25,7 +25,6 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER: a bigger int would o
 TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 PURPOSES = ("affairs", "class", "activity", "reading", "counselling", "culture", "other")
-EVENT_TYPES = ("crossing", "checkin", "help")
 CLOCK_STATES = ("synced", "unsynced")
 
 
@@ -268,16 +267,6 @@ def event_from_dict(obj: dict) -> Crossing | Checkin | Help:
     if kind == "help":
         return Help(**common)
     raise ValidationError(f"unknown event type {kind!r}", "type")
-
-
-@dataclass(frozen=True)
-class Health:
-    sensor: str = "ok"
-    clock: str = "synced"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sensor": self.sensor, "clock": self.clock, **self.extra}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Outside systemd (no $NOTIFY_SOCKET) every call does nothing, so the apps call th
 - `watchdog()` from the loop that proves the process works, at least every `watchdog_interval() / 2` seconds
   (units with WatchdogSec= restart a process that stops calling it), or `Watchdog(...).start()` for a thread
   that pings while a health check passes;
-- `stopping()` when a clean stop begins; `status("...")` for `systemctl status`.
+- `status("...")` for `systemctl status`.
 """
 
 from __future__ import annotations
@@ -39,10 +39,6 @@ def notify(state: str, env: Mapping[str, str] | None = None) -> bool:
 
 def ready(status_text: str | None = None) -> bool:
     return notify("READY=1" + (f"\nSTATUS={status_text}" if status_text else ""))
-
-
-def stopping() -> bool:
-    return notify("STOPPING=1")
 
 
 def status(text: str) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from footfall.clock import UTC, day_bounds, format_ts
+from footfall.clock import UTC, format_ts
 from footfall.messages import PURPOSES
 from footfall.server.occupancy import Correction, moves, timeline
 from footfall.site import OUTDOORS, SiteConfig
@@ -219,10 +219,6 @@ def rollup_day(
             activity.children += children
     out.identified += identified_purged
     return out
-
-
-def day_end(site: SiteConfig, day: dt.date) -> dt.datetime:
-    return day_bounds(day, site.timezone, site.day_starts)[1]
 
 
 # --- period figures -------------------------------------------------------------------------------

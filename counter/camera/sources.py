@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,35 +110,6 @@ class PiCameraSource(FrameSource):
     def close(self) -> None:
         self._cam.stop()
         self._cam.close()
-
-
-class SyntheticSource(FrameSource):
-    """Frames from memory: an iterable of images, or a function index -> image (None ends the stream)."""
-
-    def __init__(
-        self,
-        frames: Iterable[np.ndarray] | Callable[[int], np.ndarray | None],
-        fps: float = 15.0,
-        max_frames: int | None = None,
-    ):
-        self.frames = frames
-        self.fps = fps
-        self.max_frames = max_frames
-
-    def __iter__(self) -> Iterator[Frame]:
-        if callable(self.frames):
-            index = 0
-            while self.max_frames is None or index < self.max_frames:
-                image = self.frames(index)
-                if image is None:
-                    return
-                yield Frame(index, index / self.fps, image)
-                index += 1
-        else:
-            for index, image in enumerate(self.frames):
-                if self.max_frames is not None and index >= self.max_frames:
-                    return
-                yield Frame(index, index / self.fps, image)
 
 
 def open_source(spec: str, max_frames: int | None = None) -> FrameSource:

@@ -17,11 +17,6 @@ from footfall.site import OUTDOORS
 
 bp = Blueprint("dashboard", __name__)
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
 
 def _overview() -> dict[str, Any]:
     w = web()
@@ -124,9 +119,6 @@ def init_app(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not is_api_request():
-            response.headers.setdefault("Content-Security-Policy", CSP)
-            response.headers.setdefault("X-Frame-Options", "DENY")
         if request.endpoint in ("dashboard.index", "dashboard.screen", "auth.login") or is_api_request():
             response.headers.setdefault("Cache-Control", "no-store")
         return response
