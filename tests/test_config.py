@@ -102,6 +102,18 @@ def test_bad_config_exits_non_zero_naming_file_and_key(tmp_path):
     assert missing.returncode != 0 and "no.toml: file not found" in missing.stderr
 
 
+def test_check_config_refuses_a_site_with_no_rooms(tmp_path):
+    path = write(tmp_path, '[site]\nid = "s1"\nname = "S"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "footfall.cli", "check-config", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{path}: rooms: a site needs at least one [[rooms]] table" in result.stderr
+
+
 def test_counter_config_errors(tmp_path):
     from footfall.counter.config import load_counter_config
 
