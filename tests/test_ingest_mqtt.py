@@ -13,6 +13,7 @@ import pytest
 
 from footfall.clock import format_ts, utcnow
 from footfall.demo.broker import free_port
+from footfall.site import load_site
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration
@@ -82,7 +83,13 @@ def test_mosquitto_pub_events_bad_input_and_duplicates(broker, site_file, procs,
     wait_until(lambda: db.exists() and api_ready(web_port), 20, message="web up")
     token = make_token(site_file, env)
     wait_server_online(broker)
-    wait_until(lambda: any(d["id"] for d in api(web_port, "/api/v1/devices", token)), 10)
+    # Before any device has sent a status, every device of the site file is listed, its state unknown and its
+    # last_seen, queue, health and version null (docs/api.md "Devices").
+    listed = {d["id"]: d for d in api(web_port, "/api/v1/devices", token)}
+    assert set(listed) == {d.id for d in load_site(site_file).devices}
+    assert {(d["state"], d["last_seen"], d["queue"], d["health"], d["version"]) for d in listed.values()} == {
+        ("unknown", None, None, None, None)
+    }
 
     # Five people in through the main door, one of them delivered twice; two on into the book bar, one back out.
     for seq in range(5):
