@@ -242,7 +242,8 @@ def device_config_text(
     name = "counter" if device.kind == "counter" else "kiosk"
     lines = [
         f"# {device.kind} {device.id} of site {site.id}, written by `footfall device add`.",
-        f"# Copy it to the Pi as /etc/footfall/{name}.toml (mode 0600): it holds this device's MQTT password.",
+        f"# Copy it to the Pi as /etc/footfall/{name}.toml, mode 0640 root:footfall (the service's user reads it,",
+        "# nobody else may): it holds this device's MQTT password.",
         "",
         "[device]",
         f"id = {_toml_str(device.id)}",
