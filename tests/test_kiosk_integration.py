@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import subprocess
+import sys
 import urllib.request
 
 import paho.mqtt.client as mqtt
@@ -14,11 +16,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall import topics
+from footfall.demo.broker import free_port
 from footfall.kiosk.main import KioskService
 from footfall.server.store import SqliteStore
 from footfall.server.web.data import daily_report
 from footfall.site import load_site
-from tests.conftest import footfall_env, wait_until
+from tests.conftest import footfall_env, wait_server_online, wait_until
 from tests.test_kiosk_app import make_config
 
 pytestmark = pytest.mark.integration
@@ -169,3 +172,54 @@ def test_retained_schedule_and_room_states_reach_the_kiosk_and_the_schedule_is_c
     again = kiosk_service()
     assert [i["id"] for i in get(again.url + "api/state")["items"]] == ["opera"]
     assert again.kiosk.runtime.outbox.queue in (0, 1)
+
+
+def test_help_request_cleared_on_the_dashboard_clears_the_kiosk_over_the_broker(
+    tmp_path, broker, site_file, procs, kiosk_service
+):
+    """Help at the kiosk -> an open alert on the server -> staff clear it through the web API -> ingest sends the
+    kiosk `help-clear` over MQTT -> the kiosk no longer shows the request, and a new press sends a new one."""
+    web_port = free_port()
+    env = footfall_env(broker, FOOTFALL_SERVER_LISTEN=f"127.0.0.1:{web_port}")
+    procs("server", "-c", str(site_file), "--only", "ingest", env=env, name="ingest")
+    procs("server", "-c", str(site_file), "--only", "web", env=env, name="web")
+    wait_server_online(broker)
+    token = subprocess.run(
+        [sys.executable, "-m", "footfall.cli", "token", "create", "-c", str(site_file), "--role", "staff"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()
+    kiosk = kiosk_service()
+    wait_until(kiosk.kiosk.runtime.link.connected.is_set, message="kiosk connected")
+    wait_until(
+        lambda: device_known(load_site(str(site_file)).db_path), timeout=20, message="ingest subscribed"
+    )
+
+    def api(path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        request = urllib.request.Request(f"http://127.0.0.1:{web_port}{path}", data, headers)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def open_help() -> list[dict]:
+        try:
+            alerts = api("/api/v1/alerts")["alerts"]
+        except OSError:  # the web process is still starting
+            return []
+        return [a for a in alerts if a["kind"] == "help" and a["device"] == "kiosk-hall"]
+
+    assert post(kiosk.url + "api/help", {})[1]["status"] == "sent"
+    assert get(kiosk.url + "api/state")["help_pending"] is True
+    (alert,) = wait_until(open_help, timeout=20, message="the help alert on the server")
+    api(f"/api/v1/alerts/{alert['id']}/clear", {})
+    wait_until(
+        lambda: get(kiosk.url + "api/state")["help_pending"] is False,
+        timeout=20,
+        message="the kiosk told over MQTT that staff cleared it",
+    )
+    assert open_help() == []
+    assert post(kiosk.url + "api/help", {})[1]["status"] == "sent"  # not "already": it was cleared
+    wait_until(lambda: len(open_help()) == 1, timeout=20, message="the new request on the server")
