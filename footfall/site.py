@@ -192,7 +192,9 @@ def site_from_dict(
     doors = tuple(Door(**d) for d in conf["doors"])
     devices = tuple(Device(**d) for d in conf["devices"])
     if not rooms:
-        raise ConfigError(path, "rooms", "a site needs at least one [[rooms]] table: there is nothing to count")
+        raise ConfigError(
+            path, "rooms", "a site needs at least one [[rooms]] table: there is nothing to count"
+        )
     _unique(path, "rooms", [r.id for r in rooms])
     _unique(path, "doors", [d.id for d in doors])
     _unique(path, "devices", [d.id for d in devices])
