@@ -50,6 +50,11 @@ def _name(value: str) -> None:
     check_name(value, "name")
 
 
+def _optional_host_port(value: str) -> None:
+    if value:
+        host_port(value)
+
+
 def _http_url(value: str) -> None:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -65,6 +70,7 @@ SITE_SCHEMA: Schema = {
     "mqtt": {**MQTT_SCHEMA, "client_id": Key(str)},
     "server": {
         "listen": Key(str, "127.0.0.1:8000", check=host_port),
+        "ingest_metrics_listen": Key(str, "127.0.0.1:9108", check=_optional_host_port),
         "data_dir": Key(str, "data"),
         "secret_key": Key(str),
         "batch_max": Key(int, 500, check=positive),

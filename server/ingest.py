@@ -31,6 +31,7 @@ from footfall.messages import (
 from footfall.server import acks, occupancy
 from footfall.server.alerting import alerts_payload, publish_alerts, raise_alert  # noqa: F401 - re-exported
 from footfall.server.health import EXIT_AFTER_S, IngestHealth
+from footfall.server.metrics import IngestMetrics, serve_ingest_metrics
 from footfall.server.monitor import Monitor
 from footfall.server.reports import rollup_pending
 from footfall.server.rooms import live_states, room_state, today
@@ -95,6 +96,7 @@ class Ingestor:
         self.store = store
         self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
+        self.lags: list[float] = []  # receive time - event time of the last batch's new events (metrics)
         # After each batch: device -> [(seq, id)] now committed (new or already stored), in arrival order.
         self.confirmed: dict[str, list[tuple[int, str]]] = {}
         self.requested_rooms: set[str] = (
@@ -144,12 +146,19 @@ class Ingestor:
                     continue
                 if ready.key in prepared:
                     stats["duplicates"] += 1
+                    stats["duplicates:" + ready.key[0]] = stats.get("duplicates:" + ready.key[0], 0) + 1
                 else:
                     prepared[ready.key] = ready
             stored = tx.stored_event_keys(list(prepared))
             fresh = [p for key, p in prepared.items() if key not in stored]
             stats["duplicates"] += len(prepared) - len(fresh)
             stats["events"] += len(fresh)
+            # Per-device counts for /metrics (footfall_events_ingested_total{device=...}), in the same transaction.
+            for key in stored:
+                stats["duplicates:" + key[0]] = stats.get("duplicates:" + key[0], 0) + 1
+            for p in fresh:
+                stats["events:" + p.row["device"]] = stats.get("events:" + p.row["device"], 0) + 1
+            self.lags = [(now - p.event.ts).total_seconds() for p in fresh]
             tx.insert_events([p.row for p in fresh])
             if live_day != self._latest_day:
                 self._latest, self._latest_day = {}, live_day
@@ -417,6 +426,8 @@ class IngestService:
         self.monitor = Monitor(site, store, utcnow())
         self.deliverer = Deliverer(site, store)
         self.link_up_since: dt.datetime | None = None
+        self.metrics = IngestMetrics(self)
+        self._metrics_server = None
 
     def start(self) -> IngestService:
         # Days missed while ingest was not running are counted before new events arrive.
@@ -424,12 +435,15 @@ class IngestService:
         self._worker.start()
         self.link.start()
         self.deliverer.start()
+        self._metrics_server = serve_ingest_metrics(self.metrics, self.site.server["ingest_metrics_listen"])
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._worker.join(10)
         self.deliverer.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         self.link.stop(final=(self.server_topic, b"offline"))
         self.health.close()
 
@@ -488,7 +502,10 @@ class IngestService:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            started = time.monotonic()
             changed = self._store(batch)
+            self.metrics.observe(len(batch), time.monotonic() - started, self.ingestor.lags)
+            self.ingestor.lags = []
             if changed is None:
                 return  # stopping before the store came back: nothing acknowledged, the broker redelivers
             requested = self.ingestor.take_requested_rooms()
@@ -570,7 +587,7 @@ class IngestService:
             if alert and alert.get("kind") == "help" and alert["cleared_at"] and alert["device"]:
                 command = {"v": 1, "id": f"alert-{pk}", "cmd": "help-clear"}
                 topic = topics.device_cmd(self.site.id, alert["device"], self.site.prefix)
-                self.link.publish(topic, json.dumps(command).encode(), qos=1)
+                self.link.publish(topic, encode_json(command), qos=1)
 
     def _room_states_asked_for(self, rooms: set[str], published: set[str]) -> list[dict[str, Any]]:
         """`republish-room` requests (the web process after a staff correction): read the rooms from the store."""

@@ -119,3 +119,31 @@ class Monitor:
             if opened:
                 logger.error("alert %d: ingest stalled (%s)", pk, why)
             return opened
+
+
+class IngestWatch:
+    """The web process's watch on ingest: its heartbeat file and its retained server status, and the web's own
+    broker link. `tick(now)` returns True when the `ingest_stalled` alert opened or cleared."""
+
+    def __init__(self, site: Any, store: Any, live: Any, started: dt.datetime):
+        self.monitor = Monitor(site, store, started)
+        self.site = site
+        self.live = live
+        self._since: dt.datetime | None = None
+
+    def problem(self) -> str:
+        from footfall.server.health import ingest_problems
+
+        problems = ingest_problems(self.site.data_dir)
+        since, why = self.live.ingest_problem() if hasattr(self.live, "ingest_problem") else (None, "")
+        if since is not None:
+            problems.append(why)
+        return "; ".join(problems)
+
+    def tick(self, now: dt.datetime) -> bool:
+        why = self.problem()
+        if not why:
+            self._since = None
+        elif self._since is None:
+            self._since = now
+        return self.monitor.check_ingest(now, self._since, why)

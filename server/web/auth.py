@@ -176,7 +176,7 @@ def _unauthorized():
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/metrics")
 
 
 # --- decorators ---------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def serve(
     from footfall.server.web import create_app
     from footfall.server.web.httpserver import guarded_server
     from footfall.server.web.live import LiveHub, LocalHub
+    from footfall.server.webhooks import Deliverer
 
     default_host, default_port = site.listen
     host = host or default_host
@@ -79,9 +80,12 @@ def serve(
     logger.info("web server for site %s on http://%s:%d/", site.id, host, server.server_port)
     sdnotify.ready()
     gevent.spawn(_keep_watchdog_fed)
+    gevent.spawn(_watch_ingest, site, app, live)
+    deliverer = Deliverer(site, app.extensions["footfall"].store).start()  # ingest's may be the one stalled
     try:
         server.serve_forever()
     finally:
+        deliverer.stop()
         live.stop()
         logger.info("web server stopped")
 
@@ -93,3 +97,26 @@ def _keep_watchdog_fed() -> None:
     while True:
         sdnotify.watchdog()
         gevent.sleep(20)
+
+
+def _watch_ingest(site: SiteConfig, app, live) -> None:
+    """Raise `ingest_stalled` when ingest stops counting (server.monitor.IngestWatch); never ends on an error."""
+    import gevent
+
+    from footfall.clock import utcnow
+    from footfall.server.alerting import alerts_payload
+    from footfall.server.monitor import IngestWatch
+
+    store = app.extensions["footfall"].store
+    watch = IngestWatch(site, store, live, utcnow())
+    while True:
+        gevent.sleep(site.alerts["check_every_s"])
+        try:
+            if watch.tick(utcnow()):
+                live.broadcast("alerts", alerts_payload(store))  # this process's dashboards at once
+                if getattr(live, "mqtt", False):
+                    live.ask_ingest({"v": 1, "cmd": "republish-alerts"})
+        except Exception:  # a locked or full store: try again at the next check
+            logger.exception("ingest watch failed")
+        finally:
+            store.close()
