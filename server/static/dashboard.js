@@ -12,7 +12,7 @@
       state.classList.toggle("state-" + name, name === d.state);
     });
     var seen = document.getElementById("device-seen-" + d.id);
-    if (seen) seen.textContent = d.last_seen ? F.formatTime(d.last_seen, true) : t("devices.never");
+    if (seen && !d.keepSeen) seen.textContent = d.last_seen ? F.formatTime(d.last_seen, true) : t("devices.never");
   }
 
   function refreshDevices() {
@@ -23,19 +23,99 @@
       .catch(function () {});
   }
 
-  // Help requests from kiosks: shown until a staff member clears them.
+  // Alerts (help calls, offline devices, stalled ingest, low disk...): shown until cleared, with the time elapsed,
+  // a sound and a flashing title when a new one opens, so staff notice from across the room.
   var alertsBox = document.getElementById("alerts");
   var alertList = document.getElementById("alert-list");
+  var clearAll = document.getElementById("alerts-clear-all");
   var canClear = !!document.querySelector("[data-adjust]");
+  var known = null;  // alert ids already shown (null before the first list: no sound for old ones on load)
+  var openAlerts = [];
+  var baseTitle = document.title;
+  var flashing = null;
+  var audio = null;
+
+  function csrf() { return document.querySelector('meta[name="csrf-token"]').content; }
+
+  function chime() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      [0, 0.25].forEach(function (delay) {
+        var osc = audio.createOscillator();
+        var gain = audio.createGain();
+        osc.frequency.value = 880;
+        gain.gain.value = 0.2;
+        osc.connect(gain).connect(audio.destination);
+        osc.start(audio.currentTime + delay);
+        osc.stop(audio.currentTime + delay + 0.15);
+      });
+      window.Footfall.chimes = (window.Footfall.chimes || 0) + 1;
+    } catch (e) { /* no audio device, or not allowed before a click: the title still flashes */ }
+  }
+
+  function flash(on) {
+    if (on && !flashing) {
+      var odd = false;
+      flashing = setInterval(function () {
+        odd = !odd;
+        document.title = odd ? "\u26a0 " + t("alerts.flash", { n: openAlerts.length }) : baseTitle;
+      }, 1000);
+    } else if (!on && flashing) {
+      clearInterval(flashing);
+      flashing = null;
+      document.title = baseTitle;
+    }
+  }
+
+  function elapsed(ts) {
+    var s = Math.max(0, Math.floor((Date.now() - new Date(ts).getTime()) / 1000));
+    if (s < 60) return t("alerts.elapsed_s", { n: s });
+    if (s < 3600) return t("alerts.elapsed_m", { n: Math.floor(s / 60) });
+    return t("alerts.elapsed_h", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  }
+
+  function describe(a) {
+    var room = a.room && F.page.rooms[a.room] ? F.page.rooms[a.room].name : null;
+    var where = room || a.device || t("alerts.server");
+    var key = "alerts.kind." + a.kind;
+    var what = t(key) === key ? (a.message || a.kind) : t(key);
+    return t("alerts.line", { what: what, where: where, time: F.formatTime(a.raised_at, false) });
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify(body || {})
+    }).then(function (r) { return r.ok ? r.json() : null; });
+  }
+
   function showAlerts(alerts) {
+    openAlerts = alerts;
+    var fresh = known !== null && alerts.some(function (a) { return !known[a.id]; });
+    known = {};
+    alerts.forEach(function (a) { known[a.id] = true; });
     alertList.textContent = "";
     alerts.forEach(function (a) {
       var item = document.createElement("li");
-      item.className = "alert-item";
+      item.className = "alert-item alert-" + a.kind;
+      item.setAttribute("data-alert", a.id);
       var text = document.createElement("span");
-      var room = a.room && F.page.rooms[a.room] ? F.page.rooms[a.room].name : a.device;
-      text.textContent = t("alerts.item", { room: room, time: F.formatTime(a.raised_at, false) });
+      text.className = "alert-text";
+      text.textContent = describe(a) + (a.calls > 1 ? " " + t("alerts.calls", { n: a.calls }) : "");
+      var since = document.createElement("span");
+      since.className = "alert-elapsed";
+      since.setAttribute("data-since", a.raised_at);
+      since.textContent = elapsed(a.raised_at);
       item.appendChild(text);
+      item.appendChild(since);
+      if (a.kind !== "help" && a.message) {
+        var detail = document.createElement("span");
+        detail.className = "alert-detail";
+        detail.textContent = a.message;
+        item.appendChild(detail);
+      }
       if (canClear) {
         var button = document.createElement("button");
         button.type = "button";
@@ -43,11 +123,7 @@
         button.textContent = t("alerts.clear");
         button.addEventListener("click", function () {
           button.disabled = true;
-          fetch("/api/v1/alerts/" + a.id + "/clear", {
-            method: "POST",
-            credentials: "same-origin",
-            headers: { "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content }
-          }).then(function (r) { return r.ok ? r.json() : null; })
+          post("/api/v1/alerts/" + a.id + "/clear")
             .then(function (body) { if (body) showAlerts(body.alerts); else button.disabled = false; })
             .catch(function () { button.disabled = false; });
         });
@@ -56,7 +132,39 @@
       alertList.appendChild(item);
     });
     alertsBox.hidden = alerts.length === 0;
+    if (clearAll) clearAll.hidden = !canClear || alerts.length < 2;
+    flash(alerts.length > 0);
+    if (fresh) chime();
   }
+
+  if (clearAll) {
+    clearAll.addEventListener("click", function () {
+      clearAll.disabled = true;
+      post("/api/v1/alerts/clear", {})
+        .then(function (body) { if (body) showAlerts(body.alerts); })
+        .finally(function () { clearAll.disabled = false; });
+    });
+  }
+
+  setInterval(function () {
+    document.querySelectorAll(".alert-elapsed").forEach(function (el) {
+      el.textContent = elapsed(el.getAttribute("data-since"));
+    });
+  }, 1000);
+
+  // When the server itself cannot hear the bus, nobody knows whether a device is up: say "unknown", not
+  // "offline" (staff would walk to every door). When it hears again, ask for the real states.
+  var wasLive = true;
+  document.addEventListener("footfall:live", function (e) {
+    if (!e.detail.live) {
+      document.querySelectorAll("[data-device]").forEach(function (row) {
+        applyDevice({ id: row.getAttribute("data-device"), state: "unknown", last_seen: null, keepSeen: true });
+      });
+    } else if (!wasLive) {
+      refreshDevices();
+    }
+    wasLive = !!e.detail.live;
+  });
 
   // A counted crossing is a sign of life too (ingest stores last_seen with every event): refresh the device
   // list soon after room changes, at most every 5 s, so a counting door never shows "never seen".

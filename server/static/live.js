@@ -103,17 +103,44 @@
     el.textContent = t("live." + state);
   }
 
+  // When data last arrived (any room or device message the server passed on, or its own last_data).
+  var lastData = null;
+  function dataArrived(ts) {
+    if (!ts) return;
+    if (lastData && ts <= lastData) return;
+    lastData = ts;
+    var el = document.getElementById("last-data");
+    if (el) el.textContent = t("live.last_data", { time: formatTime(ts, true) });
+  }
+
+  // The server's own view of the bus (`live` events): a stream that is open proves nothing when the server
+  // itself has lost the broker or ingest. Pages listen for "footfall:live" (devices turn "unknown").
+  function applyLive(status) {
+    setStatus(status.live ? "connected" : (status.broker ? "no_ingest" : "no_broker"));
+    dataArrived(status.last_data);
+    document.dispatchEvent(new CustomEvent("footfall:live", { detail: status }));
+  }
+
   function connect(onDevice, onAlerts, onRoomChange) {
     var source = new EventSource(withToken("/api/v1/stream"));
     source.addEventListener("alerts", function (e) { if (onAlerts) onAlerts(JSON.parse(e.data).alerts); });
-    source.addEventListener("open", function () { setStatus("connected"); });
+    // The stream starts with a snapshot (rooms, devices, alerts, then `live`); only what comes after it is news.
+    var streaming = false;
+    source.addEventListener("live", function (e) { streaming = true; applyLive(JSON.parse(e.data)); });
     source.addEventListener("room", function (e) {
+      if (streaming) dataArrived(new Date().toISOString());
       applyRoom(JSON.parse(e.data));
       if (onRoomChange) onRoomChange();
     });
-    source.addEventListener("device", function (e) { if (onDevice) onDevice(JSON.parse(e.data)); });
+    source.addEventListener("device", function (e) {
+      var device = JSON.parse(e.data);
+      dataArrived(streaming ? new Date().toISOString() : device.last_seen);
+      if (onDevice) onDevice(device);
+    });
     source.addEventListener("error", function () {
       setStatus("disconnected");
+      streaming = false;
+      document.dispatchEvent(new CustomEvent("footfall:live", { detail: { live: false, stream: false } }));
       if (source.readyState === EventSource.CLOSED) {
         // The server refused the stream (session expired?): check, then log in again or retry.
         fetch(withToken("/api/v1/rooms"), { credentials: "same-origin" })

@@ -194,7 +194,8 @@ class LiveHub(LocalHub):
         if message.topic == topics.server_status(self.site.id, self.site.prefix):
             self._ingest_status(message.payload)
             return
-        self.last_data = utcnow()
+        if not getattr(message, "retain", False):  # a retained copy at subscribe time is old news
+            self.last_data = utcnow()
         try:
             self.take(message.topic, message.payload)
         except ValidationError as exc:
