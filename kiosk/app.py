@@ -88,6 +88,7 @@ class Kiosk:
         self.day_starts = parse_day_start(config.kiosk["day_starts"])
         self.help_at: dt.datetime | None = None
         self.help_pending = False
+        self.help_seq: int | None = None  # the help event waiting for the server's confirmation
         self.lock = threading.Lock()
         self.staff_tokens: dict[str, float] = {}
         self.pins = PinLimiter()
@@ -109,6 +110,20 @@ class Kiosk:
     def clear_help(self, _msg: dict[str, Any] | None = None) -> None:
         with self.lock:
             self.help_pending = False
+
+    def help_state(self) -> str:
+        """ "none", "waiting" (the call is still in the outbox: nobody knows of it yet) or "confirmed" (ingest has
+        committed it, and with it the dashboard alert: its end-to-end acknowledgement removed it from the outbox)."""
+        if not self.help_pending:
+            return "none"
+        seq = self.help_seq
+        if seq is None:
+            return "confirmed"
+        waiting = self.runtime.outbox.pending(after_seq=seq - 1, limit=1)
+        if waiting and waiting[0].seq == seq:
+            return "waiting"
+        self.help_seq = None  # confirmed once is confirmed: the outbox never holds it again
+        return "confirmed"
 
     def health(self) -> dict[str, Any]:
         day, _ = self.today()
@@ -136,6 +151,7 @@ class Kiosk:
             "rooms": [r for r in rooms if r["level"] in ("busy", "full")],
             "camera": self.frame_source is not None,
             "help_pending": self.help_pending,
+            "help": self.help_state(),
             "online": self.runtime.link.connected.is_set(),
         }
 
@@ -169,11 +185,12 @@ class Kiosk:
         _, hhmm = self.today()
         with self.lock:
             if self.help_pending and self.help_at and (now - self.help_at).total_seconds() < HELP_REPEAT_S:
-                return {"status": "already", "at": format_ts(self.help_at)}
+                return {"status": "already", "at": format_ts(self.help_at), "help": self.help_state()}
             event = self.runtime.emit(Help)
-            self.help_at, self.help_pending = now, True
+            self.help_at, self.help_pending, self.help_seq = now, True, event.seq
         logger.warning("help requested (event %s)", event.id)
-        return {"status": "sent", "at": hhmm}
+        # "sent" means taken into the outbox; `help` says whether the server has confirmed it (see help_state).
+        return {"status": "sent", "at": hhmm, "help": self.help_state()}
 
     def scan(self) -> dict[str, Any]:
         if self.frame_source is None:

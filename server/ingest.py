@@ -7,7 +7,6 @@ loses nothing: the broker redelivers what was not acknowledged, and the unique (
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import queue
 import threading

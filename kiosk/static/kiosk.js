@@ -208,6 +208,30 @@
     } catch (e) { /* the app is restarting: keep what we have */ }
   }
 
+  // Help: say "staff were called" only once the server has confirmed the call (its acknowledgement removed the
+  // event from the outbox); until then tell the visitor to go to the service desk, and keep asking.
+  let helpTimer = null;
+  function showHelp(help) {
+    const confirmed = help === "confirmed" || help === "none";  // none: staff have already cleared it
+    const overlay = $("overlay-help");
+    [["help-title", "title"], ["help-hint", "hint"]].forEach(([id, part]) => {
+      $(id).dataset.i18n = (confirmed ? "help_sent_" : "help_waiting_") + part;
+      $(id).textContent = t($(id).dataset.i18n);
+    });
+    overlay.dataset.help = confirmed ? "confirmed" : "waiting";
+    overlay.classList.add("open");
+    clearTimeout(helpTimer);
+    if (!confirmed) helpTimer = setTimeout(pollHelp, 1000);
+  }
+  async function pollHelp() {
+    if (!$("overlay-help").classList.contains("open")) return;
+    try {
+      const r = await api("/api/state");
+      if (r.ok) { showHelp(r.data.help); return; }
+    } catch (e) { /* the app is restarting: ask again */ }
+    helpTimer = setTimeout(pollHelp, 1000);
+  }
+
   function reset() {
     clearTimeout(successTimer);
     closeOverlays();
@@ -405,7 +429,7 @@
       case "btn-lang": lang = lang === "en" ? "zh-CN" : "en"; applyLanguage(); break;
       case "btn-sound": soundOn = !soundOn; applyLanguage(); beep(); break;
       case "btn-help":
-        api("/api/help", {}).then((r) => { if (r.ok) $("overlay-help").classList.add("open"); else showError(r.data); })
+        api("/api/help", {}).then((r) => { if (r.ok) showHelp(r.data.help); else showError(r.data); })
           .catch(() => showError());
         break;
       case "btn-start": start(); break;
