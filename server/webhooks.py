@@ -183,12 +183,15 @@ class Deliverer:
         """
         since = format_ts(now - dt.timedelta(hours=self.site.alerts["give_up_after_h"]))
         with self.store.transaction() as tx:
-            for name in self.hooks:
+            for name, hook in self.hooks.items():
+                kinds = hook.get("kinds")  # None: every kind
+                only = f" AND a.kind IN ({','.join('?' * len(kinds))})" if kinds else ""
                 tx.conn.execute(
                     "INSERT OR IGNORE INTO alert_deliveries (notice, target, next_at)"
-                    " SELECT n.pk, ?, n.at FROM alert_notices n WHERE n.at >= ?"
-                    " AND n.pk > COALESCE((SELECT max(notice) FROM alert_deliveries WHERE target=?), 0)",
-                    (name, since, name),
+                    " SELECT n.pk, ?, n.at FROM alert_notices n JOIN alerts a ON a.pk = n.alert WHERE n.at >= ?"
+                    " AND n.pk > COALESCE((SELECT max(notice) FROM alert_deliveries WHERE target=?), 0)"
+                    + only,
+                    (name, since, name, *(kinds or ())),
                 )
 
     def _claim(self, now: dt.datetime) -> list[tuple[int, str, int]]:
