@@ -209,3 +209,47 @@ def test_sdnotify_speaks_to_systemds_socket(tmp_path):
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "60000000", "WATCHDOG_PID": str(os.getpid())}) == 60
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}) is None
     assert sdnotify.watchdog_interval({}) is None
+
+
+def test_prometheus_rules_use_only_metrics_footfall_exports(tmp_path):
+    """deploy/prometheus: the scrape example has both jobs; every footfall_* name in the alert rules is one that
+    the web's /metrics or ingest's metrics port really exports (rendered here from real registries)."""
+    import re
+
+    import yaml
+
+    from footfall.server.ingest import IngestService
+    from footfall.server.metrics import WebMetrics
+    from footfall.server.store import SqliteStore
+    from footfall.server.web.live import LocalHub
+    from footfall.site import site_from_dict
+
+    site = site_from_dict(
+        {
+            "site": {"id": "s", "name": "S"},
+            "server": {"data_dir": str(tmp_path)},
+            "rooms": [],
+            "doors": [],
+            "devices": [{"id": "door-a", "kind": "counter"}],
+        }  # fmt: skip
+    )
+    store = SqliteStore(site.db_path)
+    service = IngestService(site, store)
+    text = WebMetrics(site, store, LocalHub()).render() + _ingest_text(service)
+    exported = set(re.findall(rb"^# TYPE (footfall_\w+)", text, re.M))
+    samples = set(re.findall(rb"^(footfall_\w+)", text, re.M))
+    names = {n.decode() for n in exported | samples}
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "footfall-rules.yml").read_text())
+    used = set()
+    for rule in rules["groups"][0]["rules"]:
+        used |= set(re.findall(r"footfall_\w+", rule["expr"]))
+    assert used and used <= names, used - names
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert {job["job_name"] for job in scrape["scrape_configs"]} == {"footfall-web", "footfall-ingest"}
+
+
+def _ingest_text(service) -> bytes:
+    from prometheus_client import generate_latest
+
+    service.metrics.observe(3, 0.01, [0.5, 1.0, 2.0])
+    return generate_latest(service.metrics.registry)
