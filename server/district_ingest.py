@@ -8,17 +8,20 @@ were already stored. Any worker can die at any time: nothing is lost and nothing
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import psycopg
 
 from footfall import topics
 from footfall.clock import utcnow
 from footfall.errors import ValidationError
 from footfall.link import LinkSettings, MqttLink
-from footfall.messages import Checkin, Crossing, decode_event
+from footfall.messages import Checkin, Crossing, decode_event, load_json_object
 from footfall.server.district_store import DistrictStore
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,36 @@ def event_row(topic: str, payload: bytes, received: dt.datetime, prefix: str) ->
     )  # fmt: skip
 
 
+@dataclass
+class LiveBatch:
+    """The sites' retained live topics of one batch, as rows for `DistrictStore.store_live`."""
+
+    rooms: list[tuple] = field(default_factory=list)
+    devices: list[tuple] = field(default_factory=list)
+    alerts: list[tuple] = field(default_factory=list)
+
+    def any(self) -> bool:
+        return bool(self.rooms or self.devices or self.alerts)
+
+    def add(self, topic: str, payload: bytes, received: dt.datetime, prefix: str) -> None:
+        where = topics.parse(topic, prefix)
+        if not payload:  # a cleared retained message
+            return
+        obj = load_json_object(payload)
+        if where.kind == "state":
+            occupancy, capacity = int(obj["occupancy"]), int(obj["capacity"])
+            self.rooms.append((where.site, where.name, occupancy, capacity, str(obj["level"])[:16], received))
+        elif where.kind == "status":
+            self.devices.append((where.site, where.name, obj.get("state") == "online", received))
+        elif where.kind == "alerts":
+            alerts = obj.get("alerts")
+            if not isinstance(alerts, list):
+                raise ValidationError("must be a list", "alerts")
+            self.alerts.append((where.site, len(alerts), received))
+        else:
+            raise ValidationError("not a live topic", "topic")
+
+
 class DistrictWorker:
     def __init__(self, settings: WorkerSettings):
         self.settings = settings
@@ -65,7 +98,14 @@ class DistrictWorker:
             LinkSettings(
                 host=settings.host, port=settings.port, username=settings.username, password=settings.password
             ),  # fmt: skip
-            subscriptions=[(f"$share/{settings.group}/{topics.all_device_events('+', settings.prefix)}", 1)],
+            subscriptions=[
+                (f"$share/{settings.group}/{topics.all_device_events('+', settings.prefix)}", 1),
+                # Live state is retained and small: every worker reads all of it (retained messages are not sent
+                # to shared subscriptions), and the newest update wins in the store.
+                (topics.all_device_status("+", settings.prefix), 1),
+                (topics.all_room_states("+", settings.prefix), 1),
+                (f"{settings.prefix}/+/alerts", 1),
+            ],
             on_message=lambda message: self._queue.put(message),
             manual_ack=True,
         )
@@ -83,7 +123,7 @@ class DistrictWorker:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                self._store(batch)
+                self._store_until_done(batch)
         finally:
             self.link.stop()
             self.store.close()
@@ -91,15 +131,37 @@ class DistrictWorker:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _store_until_done(self, batch: list) -> None:
+        """A database error (a restart, a lock conflict) never kills the worker: the batch, still not
+        acknowledged, is tried again until it is stored."""
+        delay = 0.2
+        while not self.stopping.is_set():
+            try:
+                self._store(batch)
+                return
+            except psycopg.Error as exc:
+                logger.warning(
+                    "storing a batch of %d failed (%s); trying again in %.1f s", len(batch), exc, delay
+                )
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 10.0)
+                with contextlib.suppress(psycopg.Error):
+                    self.store.conn.rollback()
+
     def _store(self, batch: list) -> None:
         now = utcnow()
-        rows, dead = [], []
+        rows, dead, live = [], [], LiveBatch()
         for message in batch:
             try:
-                rows.append(event_row(message.topic, message.payload, now, self.settings.prefix))
-            except (ValidationError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+                if message.topic.endswith("/event"):
+                    rows.append(event_row(message.topic, message.payload, now, self.settings.prefix))
+                else:
+                    live.add(message.topic, message.payload, now, self.settings.prefix)
+            except (ValidationError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
                 excerpt = bytes(message.payload[:200]).decode("utf-8", "replace")
                 dead.append((now, message.topic, str(exc)[:500], excerpt))
+        if live.any():
+            self.store.store_live(live.rooms, live.devices, live.alerts)
         self.stored += self.store.store_batch(rows, dead)
         for message in batch:  # only after the commit: an unacknowledged message comes back
             if message.qos:

@@ -47,12 +47,48 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (site, day, room)
     );
     """,
+    # 2: what the district dashboard shows live, from the sites' retained topics; district accounts
+    """
+    ALTER TABLE sites ADD COLUMN url text;
+    CREATE TABLE live_rooms (
+        site text NOT NULL, room text NOT NULL, occupancy integer NOT NULL, capacity integer NOT NULL,
+        level text NOT NULL, updated timestamptz NOT NULL, PRIMARY KEY (site, room)
+    );
+    CREATE TABLE live_devices (
+        site text NOT NULL, device text NOT NULL, online boolean NOT NULL, updated timestamptz NOT NULL,
+        PRIMARY KEY (site, device)
+    );
+    CREATE TABLE daily_sites (site text NOT NULL, day date NOT NULL, visits integer NOT NULL, PRIMARY KEY (site, day));
+    CREATE TABLE live_alerts (site text PRIMARY KEY, open integer NOT NULL, updated timestamptz NOT NULL);
+    CREATE TABLE users (
+        name text PRIMARY KEY, password_hash text NOT NULL, role text NOT NULL CHECK (role IN ('district', 'site')),
+        site text, CHECK ((role = 'site') = (site IS NOT NULL))
+    );
+    """,
 ]
 
 EVENT_FIELDS = (
     "site", "device", "id", "seq", "type", "ts", "received", "direction", "count",
     "purpose", "adults", "children", "room",
 )  # fmt: skip
+
+# One day's crossings per site as moves between rooms: (site, entered, left_room, n). Each site's own local day;
+# 600,000 rows become (site, device, direction) sums before any join.
+MOVES_SQL = """
+    WITH bounds AS (
+        SELECT site, ((%(day)s::date + day_starts) AT TIME ZONE timezone) AS start,
+               ((%(day)s::date + 1 + day_starts) AT TIME ZONE timezone) AS stop
+        FROM sites
+    ), per_door AS (
+        SELECT e.site, e.device, e.direction, sum(e.count) AS n
+        FROM events e JOIN bounds b ON b.site = e.site AND e.ts >= b.start AND e.ts < b.stop
+        WHERE e.type = 'crossing'
+        GROUP BY 1, 2, 3
+    )
+    SELECT p.site, CASE WHEN p.direction = 'in' THEN d.inside ELSE d.outside END AS entered,
+           CASE WHEN p.direction = 'in' THEN d.outside ELSE d.inside END AS left_room, p.n
+    FROM per_door p JOIN doors d ON d.site = p.site AND d.device = p.device
+"""
 
 INSERT_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_FIELDS)}) VALUES ({', '.join(['%s'] * len(EVENT_FIELDS))}) "
@@ -96,6 +132,39 @@ class DistrictStore:
                     [(site.id, d.device, d.id, d.inside, d.outside) for d in site.doors],
                 )
 
+    def set_site_url(self, site: str, url: str | None) -> None:
+        with self.conn.transaction():
+            self.conn.execute("UPDATE sites SET url = %s WHERE site = %s", (url, site))
+
+    def store_live(self, rooms: list[tuple], devices: list[tuple], alerts: list[tuple]) -> None:
+        """Upsert the latest room states (site, room, occupancy, capacity, level, updated), device states
+        (site, device, online, updated) and open-alert counts (site, open, updated); an older update never
+        overwrites a newer one (workers may see them in any order)."""
+        # Upserts in key order, so two workers writing the same rows never deadlock each other.
+        rooms, devices, alerts = sorted(rooms), sorted(devices), sorted(alerts)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            if rooms:
+                cur.executemany(
+                    "INSERT INTO live_rooms VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (site, room) DO UPDATE"
+                    " SET occupancy = excluded.occupancy, capacity = excluded.capacity, level = excluded.level,"
+                    " updated = excluded.updated WHERE live_rooms.updated <= excluded.updated",
+                    rooms,
+                )
+            if devices:
+                cur.executemany(
+                    "INSERT INTO live_devices VALUES (%s, %s, %s, %s) ON CONFLICT (site, device) DO UPDATE"
+                    " SET online = excluded.online, updated = excluded.updated"
+                    " WHERE live_devices.updated <= excluded.updated",
+                    devices,
+                )
+            if alerts:
+                cur.executemany(
+                    "INSERT INTO live_alerts VALUES (%s, %s, %s) ON CONFLICT (site) DO UPDATE"
+                    " SET open = excluded.open, updated = excluded.updated"
+                    " WHERE live_alerts.updated <= excluded.updated",
+                    alerts,
+                )
+
     def store_batch(
         self, rows: Iterable[tuple], dead: Iterable[tuple[dt.datetime, str, str, str]] = ()
     ) -> int:
@@ -124,37 +193,41 @@ class DistrictStore:
         ).fetchone()[0]
 
     def rollup_day(self, day: dt.date) -> int:
-        """Every registered site's room entries and exits for its local `day` (its own zone and day start),
-        recomputed inside PostgreSQL in one statement; returns the number of (site, room) rows."""
+        """Every registered site's room entries and exits, and its visits (entries through doors from outdoors),
+        for its local `day` (its own zone and day start), recomputed inside PostgreSQL; returns the number of
+        (site, room) rows."""
         with self.conn.transaction():
             self.conn.execute("DELETE FROM daily_rooms WHERE day = %s", (day,))
+            self.conn.execute("DELETE FROM daily_sites WHERE day = %s", (day,))
+            self.conn.execute(f"CREATE TEMP TABLE moves ON COMMIT DROP AS {MOVES_SQL}", {"day": day})
             cur = self.conn.execute(
                 """
-                WITH bounds AS (
-                    SELECT site, ((%(day)s::date + day_starts) AT TIME ZONE timezone) AS start,
-                           ((%(day)s::date + 1 + day_starts) AT TIME ZONE timezone) AS stop
-                    FROM sites
-                ), per_door AS (  -- 600,000 rows become (site, device, direction) sums before any join
-                    SELECT e.site, e.device, e.direction, sum(e.count) AS n
-                    FROM events e JOIN bounds b ON b.site = e.site AND e.ts >= b.start AND e.ts < b.stop
-                    WHERE e.type = 'crossing'
-                    GROUP BY 1, 2, 3
-                ), moves AS (
-                    SELECT p.site, CASE WHEN p.direction = 'in' THEN d.inside ELSE d.outside END AS entered,
-                           CASE WHEN p.direction = 'in' THEN d.outside ELSE d.inside END AS left_room, p.n
-                    FROM per_door p JOIN doors d ON d.site = p.site AND d.device = p.device
-                ), per_room AS (
+                INSERT INTO daily_rooms (site, day, room, entries, exits)
+                SELECT site, %(day)s, room, sum(entries), sum(exits) FROM (
                     SELECT site, entered AS room, sum(n) AS entries, 0 AS exits FROM moves GROUP BY 1, 2
                     UNION ALL
                     SELECT site, left_room, 0, sum(n) FROM moves GROUP BY 1, 2
-                )
-                INSERT INTO daily_rooms (site, day, room, entries, exits)
-                SELECT site, %(day)s, room, sum(entries), sum(exits) FROM per_room
+                ) per_room
                 WHERE room <> 'outdoors' GROUP BY site, room
                 """,
                 {"day": day},
             )
-            return cur.rowcount
+            rows = cur.rowcount
+            self.conn.execute(
+                "INSERT INTO daily_sites (site, day, visits) SELECT s.site, %(day)s, coalesce(sum(m.n), 0)"
+                " FROM sites s LEFT JOIN moves m ON m.site = s.site AND m.left_room = 'outdoors' GROUP BY s.site",
+                {"day": day},
+            )
+            return rows
+
+    def visits_on(self, day: dt.date) -> dict[str, int]:
+        """Each site's visits so far on its local `day`, computed now (the dashboard's "today")."""
+        rows = self.conn.execute(
+            f"SELECT site, sum(n) FROM ({MOVES_SQL}) m WHERE left_room = 'outdoors' GROUP BY site",
+            {"day": day},
+        ).fetchall()
+        self.conn.commit()
+        return {site: int(n) for site, n in rows}
 
     def daily_rooms(self, site: str, day: dt.date) -> dict[str, dict[str, Any]]:
         rows = self.conn.execute(

@@ -19,7 +19,7 @@ from footfall.clock import local_day, utcnow
 from footfall.demo.broker import LocalBroker
 from footfall.messages import Crossing
 from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config
-from footfall.server.district_store import DistrictStore
+from footfall.server.district_store import MIGRATIONS, DistrictStore
 from footfall.server.reports import compute_day
 from footfall.site import load_site
 from tests.conftest import footfall_env, wait_server_online, wait_until
@@ -227,7 +227,7 @@ def test_district_commands_make_accounts_bridge_file_and_rollup(tmp_path, site_f
         load_site(site_file).doors
     )
     DistrictStore(dsn).close()  # a second worker starting applies nothing twice
-    assert store.conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+    assert store.conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     result = runner.invoke(main, ["district", "rollup", "--database", dsn, "--date", "2026-12-01"])
     assert result.exit_code == 0 and "site-room rows for 2026-12-01" in result.output, result.output
     result = runner.invoke(main, ["district", "rollup", "--database", dsn, "--date", "yesterday"])
