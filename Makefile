@@ -8,7 +8,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # What the tests need from Debian: a real broker, a browser with CJK fonts, PostgreSQL, ffmpeg for the RTSP test,
 # nginx for the TLS reverse-proxy test.
 SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients chromium fonts-noto-cjk systemd logrotate openssl \
-	postgresql ffmpeg nginx npm
+	postgresql ffmpeg nginx
 
 .PHONY: install system demo test lint bench js
 
@@ -28,6 +28,8 @@ js: tests/js/node_modules/axe-core/axe.min.js
 
 system:
 	@sh tests/system-packages.sh $(SYSTEM_PACKAGES)
+	@# Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's): only when missing.
+	@command -v npm >/dev/null || sh tests/system-packages.sh npm
 
 demo: $(VENV)/.installed
 	footfall demo
