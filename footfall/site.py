@@ -94,6 +94,7 @@ SITE_SCHEMA: Schema = {
         "ingest_stall_s": Key(int, 60, check=positive),
         "disk_free_min_mb": Key(int, 500, check=non_negative),
         "check_every_s": Key(int, 10, check=positive),
+        "clock_skew_max_s": Key(int, 120, check=positive),
         "retry_max_s": Key(int, 600, check=positive),
         "give_up_after_h": Key(int, 24, check=positive),
     },

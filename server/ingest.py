@@ -29,6 +29,7 @@ from footfall.messages import (
 )
 from footfall.server import acks, occupancy
 from footfall.server.alerting import alerts_payload, publish_alerts, raise_alert  # noqa: F401 - re-exported
+from footfall.server.device_watch import DeviceWatch
 from footfall.server.health import EXIT_AFTER_S, IngestHealth
 from footfall.server.metrics import IngestMetrics, serve_ingest_metrics
 from footfall.server.monitor import Monitor
@@ -70,6 +71,7 @@ class Incoming:
     payload: bytes
     mid: int = 0
     qos: int = 0
+    retain: bool = False  # a retained message replayed by the broker: old, so no measure of a device's clock
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Ingestor:
         self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
         self.lags: list[float] = []  # receive time - event time of the last batch's new events (metrics)
+        self.watch = DeviceWatch(site)  # unknown devices, wrong site, shared ids, clock skew, seq restarts
         # After each batch: device -> [(seq, id)] now committed (new or already stored), in arrival order.
         self.confirmed: dict[str, list[tuple[int, str]]] = {}
         self.requested_rooms: set[str] = (
@@ -159,6 +162,13 @@ class Ingestor:
                 stats["events:" + p.row["device"]] = stats.get("events:" + p.row["device"], 0) + 1
             self.lags = [(now - p.event.ts).total_seconds() for p in fresh]
             tx.insert_events([p.row for p in fresh])
+            by_device: dict[str, list[tuple[int, str]]] = {}
+            for p in fresh:
+                by_device.setdefault(p.row["device"], []).append((p.row["seq"], p.row["id"]))
+            for device, events in by_device.items():
+                self.watch.events(tx, device, events, now)
+            if self.watch.changed:
+                self.watch.changed, self.alerts_changed = False, True
             if live_day != self._latest_day:
                 self._latest, self._latest_day = {}, live_day
             late: set[str] = set()
@@ -265,6 +275,10 @@ class Ingestor:
     def _prepare(self, tx: Tx, item: Incoming, now: dt.datetime, live_day: dt.date) -> Prepared | None:
         """Validate one message (raise ValidationError if bad); a status message is stored at once (None)."""
         topic = topics.parse(item.topic, self.site.prefix)
+        if topic.kind == "server-status" or (topic.site != self.site.id and topic.kind == "status"):
+            if topic.site != self.site.id:
+                self.watch.foreign(tx, topic.site, topic.kind, topic.name, item.payload, now)
+            return None
         if topic.site != self.site.id:
             raise ValidationError(f"site {topic.site!r} is not this server's site {self.site.id!r}", "topic")
         if topic.kind == "server-cmd":
@@ -272,6 +286,8 @@ class Ingestor:
             return None
         device = self.site.devices_by_id.get(topic.name or "")
         if device is None:
+            if topic.kind in ("event", "status") and topic.name:
+                self.watch.unknown_device(tx, topic.name, now)
             raise ValidationError(f"unknown device {topic.name!r}", "topic")
         if topic.kind == "status":
             status = decode_status(item.payload)
@@ -284,6 +300,7 @@ class Ingestor:
                     version=status.version,
                     health=status.health,
                 )
+                self.watch.status(tx, device.id, fields, status.ts, item.retain, now)
             tx.upsert_device(device.id, fields)
             return None
         if topic.kind != "event":
@@ -411,6 +428,9 @@ class IngestService:
                 (topics.all_device_events(site.id, prefix), 1),
                 (topics.all_device_status(site.id, prefix), 1),
                 (topics.server_cmd(site.id, prefix), 1),
+                # Other sites' statuses: a device of ours configured with a wrong site (server.device_watch).
+                (topics.all_device_status("+", prefix), 1),
+                (topics.server_status("+", prefix), 1),
             ],
             on_message=self._on_message,
             on_connect=self._on_connect,
@@ -455,7 +475,9 @@ class IngestService:
         return None
 
     def _on_message(self, message) -> None:
-        self._queue.put(Incoming(message.topic, message.payload, message.mid, message.qos))
+        self._queue.put(
+            Incoming(message.topic, message.payload, message.mid, message.qos, bool(message.retain))
+        )
 
     def _on_disconnect(self) -> None:
         self.link_up_since = None
@@ -527,6 +549,9 @@ class IngestService:
             topic = topics.device_ack(self.site.id, device, self.site.prefix)
             self.link.publish(topic, acks.ack_payload(acks.seq_ranges(events)), qos=1)
         self.ingestor.confirmed = {}
+        for device, why in self.ingestor.watch.take_refusals().items():  # why nothing of theirs is counted
+            topic = topics.device_ack(self.site.id, device, self.site.prefix)
+            self.link.publish(topic, acks.ack_payload([], refused=why), qos=1)
 
     def _store(self, batch: list[Incoming]) -> list[dict[str, Any]] | None:
         """Store a batch; while the store is unavailable (disk full), keep it unacknowledged and retry, reporting
