@@ -25,7 +25,7 @@ def bus_result():
 def test_bus_f1_per_direction(bus_result, direction):
     _, _, scores = bus_result
     s = scores[direction]
-    assert s.f1 >= 0.9, f"{direction}: precision {s.precision:.2f} recall {s.recall:.2f}"
+    assert s.f1 >= 0.95, f"{direction}: precision {s.precision:.2f} recall {s.recall:.2f}"
 
 
 def test_bus_u_turn_at_the_end_counts_nothing(bus_result):

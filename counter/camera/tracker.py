@@ -103,6 +103,8 @@ class TrackerConfig:
     dedupe: float = 0.5  # two tracks on one blob closer than this are one person
     repeat_window_s: float = 0.6  # a same-direction crossing this soon after another ...
     repeat_distance: float = 0.6  # ... and this close along the line is the same person again
+    still_frames: int = 8  # a track whose last this many positions ...
+    still_radius: float = 0.1  # ... lie within this span is still
 
 
 class Tracker:
@@ -150,7 +152,10 @@ class Tracker:
                 if d_box > gate or d_c > cfg.centroid_gate * ps + speed:
                     continue
                 pairs.append((d_box + 0.25 * d_c, ti, bi))
-        pairs.sort()
+        # Tracks that have never moved (a lighting artefact at a pole, a bag on the floor) choose last: a walker
+        # whose blob reaches them keeps the blob instead of handing part of it to the still track.
+        still = [not self._has_moved(tr) for tr in self.tracks]
+        pairs.sort(key=lambda p: (still[p[1]], p))
         track_blob: dict[int, int] = {}
         blob_tracks: dict[int, list[int]] = {}
         for _, ti, bi in pairs:
@@ -160,7 +165,7 @@ class Tracker:
             blob_tracks[bi] = [ti]
         # Pass 2: a track left over whose prediction lies on an already claimed blob shares it (a merge).
         for _, ti, bi in pairs:
-            if ti in track_blob:
+            if ti in track_blob or (still[ti] and not all(still[o] for o in blob_tracks.get(bi, ()))):
                 continue
             if blobs[bi].bbox_distance(*preds[ti]) <= 0.25 * ps:
                 track_blob[ti] = bi
@@ -267,6 +272,16 @@ class Tracker:
             latest = max(c.t for c in crossings)
             self._recent = [r for r in self._recent if latest - r[0] <= 2 * cfg.repeat_window_s]
         return kept
+
+    def _has_moved(self, tr: Track) -> bool:
+        """False for a track that has sat on exactly one spot for the last frames: a lighting artefact at a pole
+        or a bag on the floor, or a person standing still."""
+        n = self.config.still_frames
+        if len(tr.trail) < n:
+            return True
+        xs = [p[0] for p in tr.trail[-n:]]
+        ys = [p[1] for p in tr.trail[-n:]]
+        return max(max(xs) - min(xs), max(ys) - min(ys)) > self.config.still_radius * self.person_size
 
     def _people_in(self, b: Blob) -> int:
         """How many people one blob that crosses alone holds: two side by side make a blob about twice as wide
