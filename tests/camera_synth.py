@@ -116,3 +116,56 @@ def run_counter(frames: list[np.ndarray], line=(0, H / 2, W - 1, H / 2), fps: fl
     for i, f in enumerate(frames):
         found.extend(counter.process(f, i, i / fps))
     return found, counter
+
+
+# -- oblique views of real overhead footage ------------------------------------------------------------------
+
+
+def oblique_homography(
+    tilt_deg: float, yaw_deg: float = 0.0, size: tuple[int, int] = (W, H), distance: float = 0.8
+) -> np.ndarray:
+    """The homography that shows an overhead frame (taken as the floor) from a camera tilted ``tilt_deg`` from
+    straight down, standing ``distance`` frame widths from the floor's centre on the bottom side, then turned
+    ``yaw_deg`` about its optical axis. The result is scaled to fill ``size``."""
+    w, h = size
+    t, d = np.radians(tilt_deg), distance * w
+    centre = np.array([0.0, d * np.sin(t), d * np.cos(t)])
+    z = -centre / np.linalg.norm(centre)
+    x = np.array([1.0, 0.0, 0.0])
+    y = np.cross(x, z)
+    rot = np.array([x, y, z])
+    a = np.radians(yaw_deg)
+    roll = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rot = roll @ rot
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    projected = []
+    for cx, cy in corners:
+        p = rot @ (np.array([cx - w / 2, cy - h / 2, 0.0]) - centre)
+        projected.append((p[0] / p[2], p[1] / p[2]))
+    projected = np.array(projected)
+    lo, hi = projected.min(axis=0), projected.max(axis=0)
+    k = min((w - 1) / (hi[0] - lo[0]), (h - 1) / (hi[1] - lo[1]))
+    fitted = (projected - lo) * k + ((w - 1, h - 1) - (hi - lo) * k) / 2
+    return cv2.getPerspectiveTransform(corners.astype(np.float32), fitted.astype(np.float32))
+
+
+def warp_point(hom: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    p = hom @ np.array([x, y, 1.0])
+    return float(p[0] / p[2]), float(p[1] / p[2])
+
+
+def warp_clip(src: str, dst: str, hom: np.ndarray, size: tuple[int, int] = (W, H)) -> int:
+    """Write ``src`` warped by ``hom`` to ``dst`` (MJPG AVI); returns the number of frames."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    n = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.write(cv2.warpPerspective(frame, hom, size, flags=cv2.INTER_LINEAR))
+        n += 1
+    cap.release()
+    out.release()
+    return n

@@ -61,6 +61,15 @@ class CountingLine:
         return math.hypot(self.x2 - self.x1, self.y2 - self.y1)
 
     @property
+    def midpoint(self) -> tuple[float, float]:
+        return (self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2
+
+    def foot(self, x: float, y: float) -> tuple[float, float]:
+        """The point of the segment nearest to (x, y)."""
+        t = min(1.0, max(0.0, self.along(x, y)))
+        return self.x1 + (self.x2 - self.x1) * t, self.y1 + (self.y2 - self.y1) * t
+
+    @property
     def horizontal(self) -> bool:
         """True when the line is more horizontal than vertical (directions are up/down)."""
         return abs(self.x2 - self.x1) >= abs(self.y2 - self.y1)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from footfall.counter.camera.geometry import IN, OUT, CountingLine
+from footfall.counter.camera.size_model import FIXED, LEARNING, SizeFit, SizeLearner, SizeModel
 from footfall.counter.camera.tracker import Blob, Tracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ class PipelineConfig:
     settle_frames: int = 5  # frames of fast relearning after a light change
     min_person_px: int = 24  # people at least twice this wide are segmented at half the processing size
     max_points: int = 600  # pixel samples per blob kept for splitting merged people
-    auto_person_size: bool = True  # refine a default person size from the blobs of tracked people
-    auto_min_samples: int = 5
+    auto_person_size: bool = True  # learn the person size over the frame from the people seen (size_model.py)
+    learn_min_area: float = 0.0005  # smallest blob, as a share of the frame, the size learner looks at
     busy_learning: float | None = (
         None  # learning rate in units of 1/history while people are tracked (None: auto)
     )
@@ -65,9 +66,11 @@ class CameraCounter:
     ``line`` is (x1, y1, x2, y2) in frame pixels. ``in_side`` names the side where "in" is, or equivalently the
     direction of an inward crossing: ``up``/``top`` or ``down``/``bottom`` for a line more horizontal than vertical,
     ``L->R``/``right`` or ``R->L``/``left`` otherwise; ``None`` means crossings toward larger y (or larger x) are
-    in. ``person_size`` is the diameter of one person seen from the camera, in frame pixels; ``None`` starts from
-    22% of the frame diagonal and refines it from the people seen. ``mask`` is a polygon [(x, y), ...] in frame
-    pixels (or a uint8 image the size of the frame) of the region to watch.
+    in. ``person_size`` is the diameter of one person seen from the camera, in frame pixels, the same everywhere;
+    ``size_model`` a :class:`SizeModel` (frame pixels) from ``calibrate``; with neither, the counter starts from 22%
+    of the frame diagonal and learns the size over the frame from the people it sees (``size_status`` tells how
+    sure it is). ``mask`` is a polygon [(x, y), ...] in frame pixels (or a uint8 image the size of the frame) of
+    the region to watch.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class CameraCounter:
         in_side: str | None = None,
         frame_size: tuple[int, int] | None = None,
         person_size: float | None = None,
+        size_model: SizeModel | None = None,
         mask=None,
         process_width: int = 320,
         config: PipelineConfig | None = None,
@@ -88,6 +92,7 @@ class CameraCounter:
         if process_width is not None and process_width < 16:
             raise ValueError("process_width must be at least 16 pixels")
         self.fixed_person_size = person_size
+        self.fixed_model = size_model
         self.mask_spec = mask
         self.process_width = process_width
         self.config = config or PipelineConfig()
@@ -109,9 +114,18 @@ class CameraCounter:
         self.line = self.frame_line.scaled(self.scale, self.proc_size[1] / h)
         diag = math.hypot(*self.proc_size)
         self.default_person = DEFAULT_PERSON_FRACTION * diag
-        ps = self.fixed_person_size * self.scale if self.fixed_person_size else self.default_person
-        self._person_samples: deque[float] = deque(maxlen=300)
-        self._tracker = Tracker(self.line, ps, self.tracker_config)
+        if self.fixed_person_size:
+            model = SizeModel.constant(self.fixed_person_size * self.scale)
+        elif self.fixed_model is not None:
+            model = self.fixed_model.scaled(self.scale)
+        else:
+            model = SizeModel.constant(self.default_person)
+        self._learner = None
+        if self.config.auto_person_size and not self.fixed_person_size and self.fixed_model is None:
+            self._learner = SizeLearner(self.proc_size, self.line)
+        self._fit: SizeFit | None = None
+        self._tracker = Tracker(self.line, model, self.tracker_config)
+        ps = self._tracker.person_size
         self._mask = self._build_mask()
         self._mask_area = (
             float(np.count_nonzero(self._mask)) if self._mask is not None else pw * self.proc_size[1]
@@ -122,9 +136,6 @@ class CameraCounter:
         self._bg_age = 0
         self._last_t: float | None = None
         self._dt = deque(maxlen=30)
-        # Masks are cleaned and cut into blobs at half the processing size when people are big enough there.
-        self._f = 2 if ps >= 2 * self.config.min_person_px else 1
-        self._mask_size = (pw // self._f, self.proc_size[1] // self._f)
         self._kernels_for(ps)
 
     def _new_subtractor(self, fps: float):
@@ -138,7 +149,11 @@ class CameraCounter:
         return mog
 
     def _kernels_for(self, ps: float) -> None:
+        """Morphology and cell sizes for people ``ps`` processing pixels wide on the line. Masks are cleaned and
+        cut into blobs at half the processing size when people are big enough there."""
         self._kernel_ps = ps
+        self._f = 2 if ps >= 2 * self.config.min_person_px else 1
+        self._mask_size = (self.proc_size[0] // self._f, self.proc_size[1] // self._f)
         ps = ps / self._f
 
         def k(frac: float) -> np.ndarray:
@@ -169,8 +184,26 @@ class CameraCounter:
 
     @property
     def person_size(self) -> float | None:
-        """Current person size in frame pixels."""
+        """Current person size at the middle of the line, in frame pixels."""
         return None if self._tracker is None else self._tracker.person_size / self.scale
+
+    @property
+    def size_model(self) -> SizeModel | None:
+        """The person size model in use, in frame pixels."""
+        return None if self._tracker is None else self._tracker.model.scaled(1.0 / self.scale)
+
+    def size_status(self) -> dict:
+        """How the person size is known: ``state`` fixed (given), learning (too few people seen yet), unsure or
+        ok, with the learner's ``confidence`` (0-1), the ``people`` it learned from and the size at the line."""
+        if self._tracker is None:
+            return {"state": LEARNING if self._learner is None else LEARNING, "confidence": 0.0, "people": 0}
+        status = {"size_at_line": round(self.person_size, 1)}
+        if self._learner is None:
+            return {"state": FIXED, "confidence": 1.0, "people": 0, **status}
+        fit = self._fit
+        if fit is None:
+            return {"state": LEARNING, "confidence": 0.0, "people": self._learner.people, **status}
+        return {"state": fit.state, "confidence": fit.confidence, "people": fit.people, **status}
 
     @property
     def tracks(self):
@@ -189,10 +222,10 @@ class CameraCounter:
         fg = self.foreground(frame_bgr)
         if fg is None:
             return []
-        blobs = self._blobs(fg)
+        blobs, shapes = self._blobs(fg)
         found = self._tracker.update(blobs, frame_index, t)
-        if self.config.auto_person_size and self.fixed_person_size is None:
-            self._learn_person_size(found)
+        if self._learner is not None:
+            self._learn(shapes)
         out = []
         for c in found:
             direction = IN if c.sign == self.in_sign else OUT
@@ -280,43 +313,50 @@ class CameraCounter:
         fg[drop > 0] = 0
         return fg
 
-    def _blobs(self, fg: np.ndarray) -> list[Blob]:
+    def _blobs(self, fg: np.ndarray) -> tuple[list[Blob], list[Blob]]:
+        """Blobs for the tracker (big enough for a part of a person where they are, with pixel samples) and the
+        shapes of all but the tiniest regions for the size learner (no pixel samples)."""
         n, labels, stats, cents = cv2.connectedComponentsWithStats(fg, connectivity=8)
         f = self._f
-        min_area = 0.5 * self.tracker_config.min_area * self._tracker.person_area / (f * f)
+        tr = self._tracker
+        floor = self.config.learn_min_area * self.proc_size[0] * self.proc_size[1]
         off = (f - 1) / 2.0  # centre of a mask pixel, in processing pixels
-        blobs = []
+        blobs, shapes = [], []
         for j in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[j])
-            if area < min_area:
+            a = float(area * f * f)
+            if a < floor:
+                continue
+            cx, cy = float(cents[j, 0] * f + off), float(cents[j, 1] * f + off)
+            box = (x * f, y * f, (x + w) * f - 1, (y + h) * f - 1)
+            if a < 0.5 * self.tracker_config.min_area * tr.area_at(cx, cy):
+                if self._learner is not None:
+                    shapes.append(Blob(cx, cy, a, box))
                 continue
             step = max(1, int(math.sqrt(area / self.config.max_points)))
             sub = labels[y : y + h : step, x : x + w : step] == j
             ys, xs = np.nonzero(sub)
             pts = np.column_stack((xs * step + x, ys * step + y)).astype(np.float64) * f + off
-            box = (x * f, y * f, (x + w) * f - 1, (y + h) * f - 1)
-            blobs.append(
-                Blob(
-                    float(cents[j, 0] * f + off), float(cents[j, 1] * f + off), float(area * f * f), box, pts
-                )
-            )
-        return blobs
+            blob = Blob(cx, cy, a, box, pts)
+            blobs.append(blob)
+            shapes.append(blob)
+        return blobs, shapes
 
-    def _learn_person_size(self, found) -> None:
-        """Refine a default person size from the people who crossed: each crossing track contributes the
-        largest blob it had lately (fragments bias low, so the largest is the better guess of one whole
-        person). Morphology keeps its initial sizes so the estimate cannot feed on itself."""
-        tr = self._tracker
-        by_id = {t.id: t for t in tr.tracks}
-        for c in found:
-            track = by_id.get(c.track_id)
-            if track is None or not track.areas:
-                continue
-            self._person_samples.append(math.sqrt(max(track.areas) * 4.0 / math.pi))
-        if len(self._person_samples) < self.config.auto_min_samples or not found:
+    def _learn(self, shapes: list[Blob]) -> None:
+        """Feed the size learner; when its fit changes, size the tracker and the morphology from it. The
+        morphology follows only big changes (15%), so the estimate does not chase its own cleaning."""
+        fit = self._learner.observe(shapes)
+        if fit is None or fit is self._fit:
             return
-        est = float(np.median(self._person_samples))
-        est = min(max(est, 0.6 * self.default_person), 1.8 * self.default_person)
-        if abs(est - tr.person_size) > 0.05 * tr.person_size:
-            logger.info("person size estimate now %.0f px", est / self.scale)
-            tr.set_person_size(est)
+        self._fit = fit
+        self._tracker.set_person_size(fit.model)
+        ps = self._tracker.person_size
+        logger.info(
+            "person size now %.0f px at the line (%s, confidence %.2f, %d people)",
+            ps / self.scale,
+            fit.state,
+            fit.confidence,
+            fit.people,
+        )
+        if abs(ps - self._kernel_ps) > 0.15 * self._kernel_ps:
+            self._kernels_for(ps)

@@ -1,8 +1,9 @@
 """Blob tracker and line-crossing counter for the camera counter. Pure: numpy only, no cv2, no I/O.
 
 The pipeline turns each frame into foreground blobs (:class:`Blob`); :class:`Tracker` follows them and reports
-line crossings. Every length is relative to ``person_size`` (the diameter of one person's blob, in processing
-pixels), so the same defaults work for any camera height, lens and resolution.
+line crossings. Every length is relative to the person size (the diameter of one person's blob, in processing
+pixels) where it is measured: a :class:`SizeModel` gives it per position, so the same defaults work for any camera
+height, tilt, lens and resolution.
 
 Hard cases handled here:
 - one person split into several blobs (striped clothing, a dark shirt on a dark floor): small unclaimed blobs next
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from footfall.counter.camera.geometry import BandSide, CountingLine
+from footfall.counter.camera.geometry import CountingLine
+from footfall.counter.camera.size_model import SizeModel
 
 logger = logging.getLogger(__name__)
 
@@ -110,22 +112,39 @@ class TrackerConfig:
 class Tracker:
     """Associates blobs frame to frame and reports line crossings (see module docstring)."""
 
-    def __init__(self, line: CountingLine, person_size: float, config: TrackerConfig | None = None):
-        if person_size <= 0:
+    def __init__(
+        self, line: CountingLine, person_size: float | SizeModel, config: TrackerConfig | None = None
+    ):
+        if not isinstance(person_size, SizeModel) and not person_size > 0:
             raise ValueError("person_size must be > 0")
         self.line = line
         self.config = config or TrackerConfig()
         self.tracks: list[Track] = []
         self._ghosts: list[Track] = []  # tracks lost inside the band, waiting for their person to move again
         self._crossing_pos: dict[tuple[int, int], float] = {}
-        self._recent: list[tuple[float, int, float]] = []  # (t, sign, position along the line in px)
+        self._recent: list[
+            tuple[float, int, float, float]
+        ] = []  # t, sign, position along the line, reach (px)
         self._next_id = 1
         self.set_person_size(person_size)
 
-    def set_person_size(self, person_size: float) -> None:
-        self.person_size = float(person_size)
+    def set_person_size(self, person_size: float | SizeModel) -> None:
+        model = person_size if isinstance(person_size, SizeModel) else SizeModel.constant(person_size)
+        self.model = model
+        self.person_size = model.at(*self.line.midpoint)  # at the middle of the line, for reports
         self.person_area = math.pi / 4.0 * self.person_size**2
-        self.band = BandSide(self.config.band * self.person_size)
+
+    def size_at(self, x: float, y: float) -> float:
+        return self.model.at(x, y)
+
+    def area_at(self, x: float, y: float) -> float:
+        return math.pi / 4.0 * self.model.at(x, y) ** 2
+
+    def side(self, d: float, x: float, y: float) -> int:
+        """Hysteresis side of a point at signed distance ``d``: the band is sized by the person size on the line
+        next to the point."""
+        half = self.config.band * self.model.depth * self.size_at(*self.line.foot(x, y))
+        return 1 if d > half else -1 if d < -half else 0
 
     def reset(self) -> None:
         """Forget every track (after a sudden light change, for instance)."""
@@ -136,14 +155,15 @@ class Tracker:
 
     def update(self, blobs: list[Blob], frame_index: int, t: float) -> list[TrackCrossing]:
         cfg = self.config
-        ps = self.person_size
         blobs = list(blobs)
         preds = [tr.predict() for tr in self.tracks]
+        sizes = [self.size_at(*p) for p in preds]
 
         # Pass 1: one-to-one, cheapest pairs first.
         pairs = []
         for ti, tr in enumerate(self.tracks):
             px, py = preds[ti]
+            ps = sizes[ti]
             speed = math.hypot(tr.vx, tr.vy)
             gate = cfg.gate * ps + 0.5 * speed
             for bi, b in enumerate(blobs):
@@ -167,7 +187,7 @@ class Tracker:
         for _, ti, bi in pairs:
             if ti in track_blob or (still[ti] and not all(still[o] for o in blob_tracks.get(bi, ()))):
                 continue
-            if blobs[bi].bbox_distance(*preds[ti]) <= 0.25 * ps:
+            if blobs[bi].bbox_distance(*preds[ti]) <= 0.25 * sizes[ti]:
                 track_blob[ti] = bi
                 blob_tracks.setdefault(bi, []).append(ti)
 
@@ -193,7 +213,7 @@ class Tracker:
                 mx, my, ma = measurements[owner]
                 tot = ma + b.area
                 measurements[owner] = ((mx * ma + b.cx * b.area) / tot, (my * ma + b.cy * b.area) / tot, tot)
-            elif b.area >= cfg.min_area * self.person_area:
+            elif b.area >= cfg.min_area * self.area_at(b.cx, b.cy):
                 new_blobs.append(b)
 
         # A measurement far from the prediction is a different object (a shadow, a lighting artefact) that the
@@ -202,7 +222,7 @@ class Tracker:
             tr = self.tracks[ti]
             px, py = preds[ti]
             mx, my, _ = measurements[ti]
-            if math.hypot(mx - px, my - py) > cfg.max_jump * ps + math.hypot(tr.vx, tr.vy):
+            if math.hypot(mx - px, my - py) > cfg.max_jump * sizes[ti] + math.hypot(tr.vx, tr.vy):
                 del measurements[ti]
         crossings: list[TrackCrossing] = []
         survivors: list[Track] = []
@@ -239,7 +259,7 @@ class Tracker:
                     tr.vx *= 0.8
                     tr.vy *= 0.8
                     survivors.append(tr)
-                elif tr.hits >= cfg.min_hits and tr.home != 0 and self.band(tr.last_d) != tr.home:
+                elif tr.hits >= cfg.min_hits and tr.home != 0 and self.side(tr.last_d, tr.x, tr.y) != tr.home:
                     self._ghosts.append(
                         tr
                     )  # lost near the line: a standing person fading into the background
@@ -247,31 +267,41 @@ class Tracker:
         for b in new_blobs:
             survivors.append(self._new_track(b, frame_index, t))
         self.tracks = self._dedupe(survivors)
-        return self._drop_repeats(crossings)
+        return self._drop_repeats(crossings, t)
 
-    def _drop_repeats(self, crossings: list[TrackCrossing]) -> list[TrackCrossing]:
-        """Drop a crossing that repeats one just counted at the same place (two tracks on one person)."""
+    def _drop_repeats(self, crossings: list[TrackCrossing], now: float) -> list[TrackCrossing]:
+        """Drop a crossing that repeats one just counted at the same place (two tracks on one person), and count a
+        group crossing as one blob only once: a blob of k people reaches k/2 widths either side of its centre, and
+        people already counted there in the same direction just before are taken out of its count."""
         if not crossings and not self._recent:
             return crossings
         cfg = self.config
         kept = []
         for c in crossings:
             pos = self._crossing_pos.pop((c.track_id, c.frame_index), 0.0)
-            repeat = any(
-                sign == c.sign
-                and abs(c.t - t0) <= cfg.repeat_window_s
-                and abs(pos - p0) < cfg.repeat_distance * self.person_size
-                for t0, sign, p0 in self._recent
+            ps = self._size_along(pos)
+            reach = max(
+                cfg.repeat_distance * ps, 0.5 * c.count * ps / self.model.depth if c.count > 1 else 0.0
             )
-            self._recent.append((c.t, c.sign, pos))
-            if repeat:
+            seen = sum(
+                1
+                for t0, sign, p0, r0 in self._recent
+                if sign == c.sign and abs(c.t - t0) <= cfg.repeat_window_s and abs(pos - p0) < max(reach, r0)
+            )
+            self._recent.append((c.t, c.sign, pos, reach))
+            if seen >= c.count:
                 logger.debug("dropped a repeated crossing by track %d at frame %d", c.track_id, c.frame_index)
             else:
-                kept.append(c)
-        if crossings:
-            latest = max(c.t for c in crossings)
-            self._recent = [r for r in self._recent if latest - r[0] <= 2 * cfg.repeat_window_s]
+                kept.append(replace(c, count=c.count - seen) if seen else c)
+        # A ghost picked up again reports a crossing from up to ghost_s ago: remember that far back.
+        self._recent = [r for r in self._recent if now - r[0] <= cfg.ghost_s + cfg.repeat_window_s]
         return kept
+
+    def _size_along(self, pos: float) -> float:
+        t = pos / self.line.length
+        return self.size_at(
+            self.line.x1 + (self.line.x2 - self.line.x1) * t, self.line.y1 + (self.line.y2 - self.line.y1) * t
+        )
 
     def _has_moved(self, tr: Track) -> bool:
         """False for a track that has sat on exactly one spot for the last frames: a lighting artefact at a pole
@@ -281,25 +311,28 @@ class Tracker:
             return True
         xs = [p[0] for p in tr.trail[-n:]]
         ys = [p[1] for p in tr.trail[-n:]]
-        return max(max(xs) - min(xs), max(ys) - min(ys)) > self.config.still_radius * self.person_size
+        return max(max(xs) - min(xs), max(ys) - min(ys)) > self.config.still_radius * self.size_at(tr.x, tr.y)
 
     def _people_in(self, b: Blob) -> int:
         """How many people one blob that crosses alone holds: two side by side make a blob about twice as wide
         along the line and twice the area of one person; both must agree, with a margin."""
-        if b.points is None or len(b.points) < 8 or b.area < 1.6 * self.person_area:
+        ps = self.size_at(b.cx, b.cy)
+        area = math.pi / 4.0 * ps * ps
+        if b.points is None or len(b.points) < 8 or b.area < 1.6 * area:
             return 1
         dx, dy = self.line.x2 - self.line.x1, self.line.y2 - self.line.y1
         along = (b.points[:, 0] * dx + b.points[:, 1] * dy) / self.line.length
         lo, hi = np.percentile(along, [3, 97])
-        by_width = int((hi - lo) / self.person_size + 0.3)
-        by_area = int(b.area / self.person_area + 0.3)
+        by_width = int((hi - lo) * self.model.depth / ps + 0.3)  # one person is about ps/depth wide along it
+        by_area = int(b.area / area + 0.3)
         return max(1, min(by_width, by_area, self.config.max_people_per_blob))
 
     def _fragment_owner(self, b: Blob, measurements: dict[int, tuple[float, float, float]]) -> int | None:
         cfg = self.config
-        if b.area >= 0.6 * self.person_area:
+        ps = self.size_at(b.cx, b.cy)
+        if b.area >= 0.6 * math.pi / 4.0 * ps * ps:
             return None
-        best, best_d = None, cfg.fragment_radius * self.person_size
+        best, best_d = None, cfg.fragment_radius * ps
         for ti, (mx, my, _) in measurements.items():
             d = b.bbox_distance(mx, my)
             if d < best_d:
@@ -321,9 +354,9 @@ class Tracker:
         self._next_id += 1
         d = self.line.signed_distance(b.cx, b.cy)
         tr.last_d = d
-        tr.home = self.band(d)
+        tr.home = self.side(d, b.cx, b.cy)
         for g in self._ghosts:
-            if math.hypot(g.x - b.cx, g.y - b.cy) <= self.config.fragment_radius * self.person_size:
+            if math.hypot(g.x - b.cx, g.y - b.cy) <= self.config.fragment_radius * self.size_at(b.cx, b.cy):
                 # The person who stood on the line moves again: carry on their track's story.
                 tr.home, tr.on_line, tr.hits = g.home, g.on_line, g.hits
                 tr.trail = [(g.x, g.y), (b.cx, b.cy)]
@@ -337,13 +370,14 @@ class Tracker:
         """Drop a younger track that sits on an older one (two tracks claimed one person). Tracks moving
         opposite ways are two people passing, never one."""
         keep: list[Track] = []
-        limit = self.config.dedupe * self.person_size
         for tr in sorted(tracks, key=lambda tr: tr.id):
             dup = False
+            ps = self.size_at(tr.x, tr.y)
+            limit = self.config.dedupe * ps
             for other in keep:
                 if tr.blob < 0 or tr.blob != other.blob:
                     continue
-                opposite = tr.vx * other.vx + tr.vy * other.vy < -((0.05 * self.person_size) ** 2)
+                opposite = tr.vx * other.vx + tr.vy * other.vy < -((0.05 * ps) ** 2)
                 if not opposite and math.hypot(tr.x - other.x, tr.y - other.y) < limit:
                     dup = True
                     if other.home == 0:
@@ -369,7 +403,7 @@ class Tracker:
             on_frame = round(prev_frame + (frame_index - prev_frame) * f)
             tr.on_line = (on_frame, prev_t + (t - prev_t) * f, x, y)
         tr.last_d = d
-        side = self.band(d)
+        side = self.side(d, tr.x, tr.y)
         if side == 0:
             return []
         if tr.home == 0:
@@ -384,7 +418,7 @@ class Tracker:
             return []
         on_frame, on_t, x, y = tr.on_line
         tr.on_line = None
-        if not self.line.within_segment(x, y, self.config.segment_margin * self.person_size):
+        if not self.line.within_segment(x, y, self.config.segment_margin * self.size_at(x, y)):
             return []
         tr.counted += 1
         self._crossing_pos[(tr.id, on_frame)] = self.line.along(x, y) * self.line.length
