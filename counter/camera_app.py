@@ -21,26 +21,57 @@ class CameraCounterApp:
     def __init__(self, config: CounterConfig, source=None):
         from footfall.counter.camera.health import CameraHealth
         from footfall.counter.camera.pipeline import CameraCounter
+        from footfall.counter.camera.size_model import SizeModel
         from footfall.counter.camera.sources import open_source
 
         self.config = config
         cam = config.camera
         self.source = source or open_source(cam["source"])
+        model = cam.get("size_model")
         self.counter = CameraCounter(
             tuple(float(v) for v in cam["line"]),
             in_side=cam["in_direction"],
             person_size=cam["person_size"],
+            size_model=SizeModel.from_config(model) if model else None,
             process_width=cam["process_width"],
         )
         self.health = CameraHealth()
         self._health_lock = threading.Lock()
         self.runtime = EdgeRuntime(
             edge_settings(config),
-            sensor_health=lambda: "ok" if self.health.state == "ok" else "fault",
-            extra_health=lambda: {"camera": self.health.state},
+            sensor_health=self._sensor_health,
+            extra_health=self._extra_health,
         )
         self.crossings = 0
         self._stop = threading.Event()
+
+    def _stream_status(self) -> dict | None:
+        status = getattr(self.source, "status", None)
+        return status() if callable(status) else None
+
+    def _sensor_health(self) -> str:
+        stream = self._stream_status()
+        if stream is not None and stream["state"] != "connected":
+            return "fault"
+        return "ok" if self.health.state == "ok" else "fault"
+
+    def _extra_health(self) -> dict:
+        """Flat fields for the device status: camera picture health, the IP stream's health (state, reconnects,
+        frames dropped to stay on the newest) and how sure the counter is of the person size."""
+        size = self.counter.size_status()
+        extra = {
+            "camera": self.health.state,
+            "person_size": size["state"],
+            "person_size_confidence": size["confidence"],
+        }
+        if "size_at_line" in size:
+            extra["person_size_px"] = size["size_at_line"]
+        stream = self._stream_status()
+        if stream is not None:
+            extra["stream"] = stream["state"]
+            extra["stream_reconnects"] = stream["reconnects"]
+            extra["stream_dropped"] = stream["dropped"]
+        return extra
 
     def _feed_health(self, image, t: float) -> None:
         with self._health_lock:

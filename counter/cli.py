@@ -49,10 +49,11 @@ def counter(
 
 
 def _add_camera_commands() -> None:
-    from footfall.counter.camera.cli import evaluate, snapshot
+    from footfall.counter.camera.cli import calibrate, evaluate, snapshot
 
     counter.add_command(evaluate)
     counter.add_command(snapshot)
+    counter.add_command(calibrate)
 
 
 _add_camera_commands()

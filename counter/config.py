@@ -54,6 +54,12 @@ def _line(value: list) -> None:
         raise ValueError("must be four numbers [x1, y1, x2, y2] in pixels of the camera frame")
 
 
+def _size_model(value: dict) -> None:
+    from footfall.counter.camera.size_model import SizeModel
+
+    SizeModel.from_config(value)
+
+
 COUNTER_SCHEMA: Schema = {
     "device": {
         "id": Key(
@@ -95,6 +101,7 @@ COUNTER_SCHEMA: Schema = {
         "line": Key(list, check=_line),
         "in_direction": Key(str, "down", check=one_of("up", "down", "L->R", "R->L")),
         "person_size": Key(float, check=positive),
+        "size_model": Key(dict, check=_size_model, help="written by `footfall counter calibrate`"),
         "process_width": Key(int, 320, check=positive),
     },
 }

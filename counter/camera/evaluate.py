@@ -168,8 +168,11 @@ def evaluate_video(
     line: tuple[float, float, float, float],
     person_size: float | None = None,
     process_width: int = 320,
+    size_model=None,
+    status: dict | None = None,
 ) -> list[Crossing]:
-    """Detect crossings in a video file. Raises counter.camera.sources.SourceError when it cannot be read."""
+    """Detect crossings in a video file. Raises counter.camera.sources.SourceError when it cannot be read.
+    ``status``, when given, receives the counter's final person-size status."""
     from footfall.counter.camera.pipeline import CameraCounter
     from footfall.counter.camera.sources import SourceError, VideoSource
 
@@ -182,8 +185,12 @@ def evaluate_video(
             yield f.index, f.t, f.image
 
     with VideoSource(str(path), must_exist=True) as source:
-        counter = CameraCounter(line, person_size=person_size, process_width=process_width)
+        counter = CameraCounter(
+            line, person_size=person_size, size_model=size_model, process_width=process_width
+        )
         found = detect_crossings(frames(source), counter)
+        if status is not None:
+            status.update(counter.size_status())
     if not decoded:
         raise SourceError(f"cannot read video {path}: no frame could be decoded")
     logger.info("%s: %d frames, %d crossings", path, decoded, len(found))

@@ -27,6 +27,7 @@ LINE_COLOUR = (0, 255, 255)
 IN_COLOUR = (0, 200, 0)
 MASK_COLOUR = (255, 128, 0)
 TRACK_COLOUR = (255, 0, 255)
+SIZE_COLOUR = (200, 200, 200)
 
 
 class SnapshotError(ValueError):
@@ -82,14 +83,58 @@ def annotate(frame: np.ndarray, counter: CameraCounter, mask_polygon=None) -> np
             TRACK_COLOUR,
             thick,
         )
-    ps = counter.person_size
-    if ps:
-        r = round(ps / 2)
-        cv2.circle(img, (img.shape[1] - r - 4, img.shape[0] - r - 4), r, (200, 200, 200), thick)
-    text = f"in {counter.counts[IN]}  out {counter.counts[OUT]}"
-    cv2.putText(img, text, (6, 18 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * thick, (0, 0, 0), thick + 2)
-    cv2.putText(img, text, (6, 18 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * thick, (255, 255, 255), thick)
+    draw_sizes(img, counter, thick)
+    _label(
+        img, f"in {counter.counts[IN]}  out {counter.counts[OUT]}", (6, 18 * thick), thick, (255, 255, 255)
+    )
+    size = counter.size_status()
+    text, colour = size_label(size)
+    _label(img, text, (6, img.shape[0] - 8 * thick), thick, colour)
     return img
+
+
+def size_label(size: dict) -> tuple[str, tuple[int, int, int]]:
+    """The person-size line of the still: how the size is known, and a warning colour when it is not sure."""
+    state = size["state"]
+    if state == "fixed":
+        return "person size: set", (255, 255, 255)
+    text = f"person size: {state} {size['confidence']:.2f} ({size['people']} people)"
+    if state == "ok":
+        return text, (120, 255, 120)
+    return text.replace(state, state.upper() + " - counts may be wrong", 1), (60, 60, 255)
+
+
+def _label(img: np.ndarray, text: str, at: tuple[int, int], thick: int, colour) -> None:
+    cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.45 * thick, (0, 0, 0), thick + 2)
+    cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.45 * thick, colour, thick)
+
+
+def size_places(counter: CameraCounter, frame_size: tuple[int, int]) -> list[tuple[float, float]]:
+    """Where the still shows the person size: both ends and the middle of the line, and a row nearer and
+    farther than the line (a quarter of the frame away), where they are inside the frame."""
+    w, h = frame_size
+    line = counter.frame_line
+    nx, ny = line.normal
+    reach = 0.25 * min(w, h)
+    places = []
+    for t in (0.15, 0.5, 0.85):
+        x = line.x1 + (line.x2 - line.x1) * t
+        y = line.y1 + (line.y2 - line.y1) * t
+        for k in (0.0, -1.0, 1.0):
+            px, py = x + k * nx * reach, y + k * ny * reach
+            if 0 <= px < w and 0 <= py < h:
+                places.append((px, py))
+    return places
+
+
+def draw_sizes(img: np.ndarray, counter: CameraCounter, thick: int) -> None:
+    """Grey circles one person wide at several places: compare them with the people in view."""
+    model = counter.size_model
+    if model is None:
+        return
+    for x, y in size_places(counter, (img.shape[1], img.shape[0])):
+        r = max(2, round(model.at(x, y) / 2))
+        cv2.circle(img, (round(x), round(y)), r, SIZE_COLOUR, thick)
 
 
 def render(

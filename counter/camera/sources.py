@@ -1,8 +1,10 @@
-"""Frame sources for the camera counter: the Pi camera, any cv2.VideoCapture source, and synthetic frames.
+"""Frame sources for the camera counter: the Pi camera, any cv2.VideoCapture source, IP camera streams, and
+synthetic frames.
 
 Every source is an iterable of :class:`Frame` and a context manager. Frames stay in memory; nothing here writes
 to disk. ``open_source("picamera")`` uses picamera2 (imported only then), ``open_source("0")`` a USB camera,
-anything else a file path or stream URL (RTSP, HTTP).
+``rtsp://``, ``http://`` and ``https://`` URLs an IP camera (:class:`StreamSource`, see stream.py), anything else a
+video file.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ class VideoSource(FrameSource):
         self.max_frames = max_frames
         target: str | int = int(spec) if isinstance(spec, str) and spec.isdigit() else spec
         self.live = isinstance(target, int) or "://" in str(target)
+        from footfall.counter.camera.stream import redact
+
         if must_exist and not self.live and not Path(str(target)).is_file():
-            raise SourceError(f"cannot read video {spec}: no such file")
+            raise SourceError(f"cannot read video {redact(str(spec))}: no such file")
         self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
-            raise SourceError(f"cannot read video {spec}: OpenCV could not open it")
+            raise SourceError(f"cannot read video {redact(str(spec))}: OpenCV could not open it")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 1.0 <= fps <= 240.0 else 15.0
 
@@ -116,4 +120,8 @@ def open_source(spec: str, max_frames: int | None = None) -> FrameSource:
     """Open ``picamera`` (Pi camera), a camera index like ``0``, a video file or a stream URL."""
     if spec.strip().lower() in PICAMERA_NAMES:
         return PiCameraSource(max_frames=max_frames)
+    from footfall.counter.camera.stream import StreamSource, is_stream_url
+
+    if is_stream_url(spec):
+        return StreamSource(spec, max_frames=max_frames)
     return VideoSource(spec, must_exist="://" not in spec and not spec.isdigit(), max_frames=max_frames)
