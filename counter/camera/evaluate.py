@@ -159,6 +159,8 @@ def detect_crossings(frames: Iterable, counter) -> list[Crossing]:
     for index, t, frame in frames:
         for c in counter.process(frame, index, t):
             found.extend(Crossing(c.frame_index, c.geometric) for _ in range(c.count))
+    for c in counter.finish():
+        found.extend(Crossing(c.frame_index, c.geometric) for _ in range(c.count))
     found.sort(key=lambda c: c.frame)
     return found
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from footfall.counter.camera.geometry import IN, OUT, CountingLine
-from footfall.counter.camera.size_model import FIXED, LEARNING, SizeFit, SizeLearner, SizeModel
+from footfall.counter.camera.size_model import FIXED, LEARNING, OK, SizeFit, SizeLearner, SizeModel
 from footfall.counter.camera.tracker import Blob, Tracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class PipelineConfig:
     max_points: int = 600  # pixel samples per blob kept for splitting merged people
     auto_person_size: bool = True  # learn the person size over the frame from the people seen (size_model.py)
     learn_min_area: float = 0.0005  # smallest blob, as a share of the frame, the size learner looks at
+    learning_delay_s: float = 4.0  # how far the tracker runs behind the size learner until the size is sure
     busy_learning: float | None = (
         None  # learning rate in units of 1/history while people are tracked (None: auto)
     )
@@ -124,6 +125,7 @@ class CameraCounter:
         if self.config.auto_person_size and not self.fixed_person_size and self.fixed_model is None:
             self._learner = SizeLearner(self.proc_size, self.line)
         self._fit: SizeFit | None = None
+        self._pending: deque = deque()  # (blobs, frame index, t) waiting for the tracker
         self._tracker = Tracker(self.line, model, self.tracker_config)
         ps = self._tracker.person_size
         self._mask = self._build_mask()
@@ -222,10 +224,24 @@ class CameraCounter:
         fg = self.foreground(frame_bgr)
         if fg is None:
             return []
-        blobs, shapes = self._blobs(fg)
-        found = self._tracker.update(blobs, frame_index, t)
+        blobs = self._blobs(fg)
         if self._learner is not None:
-            self._learn(shapes)
+            self._learn(blobs)
+        # While the size is still being learned, the tracker works a few seconds behind on the blobs (never on
+        # images), so that the first people are counted with the size their passing taught.
+        self._pending.append((blobs, frame_index, t))
+        delay = self.config.learning_delay_s if self._fit is None or self._fit.state != OK else 0.0
+        return self._track(lambda queued_t: t - queued_t >= delay)
+
+    def finish(self) -> list[CameraCrossing]:
+        """At the end of a stream: let the tracker catch up on the blobs it has not seen yet."""
+        return [] if self._tracker is None else self._track(lambda _t: True)
+
+    def _track(self, due) -> list[CameraCrossing]:
+        found = []
+        while self._pending and due(self._pending[0][2]):
+            b, i, ti = self._pending.popleft()
+            found += self._tracker.update(self._for_tracker(b), i, ti)
         out = []
         for c in found:
             direction = IN if c.sign == self.in_sign else OUT
@@ -268,6 +284,7 @@ class CameraCounter:
             self._mog.apply(img, learningRate=1.0)
             self._settle = self.config.settle_frames
             self._tracker.reset()
+            self._pending.clear()
             self._bg_stats = None
             return None
         if self._f > 1:
@@ -313,38 +330,36 @@ class CameraCounter:
         fg[drop > 0] = 0
         return fg
 
-    def _blobs(self, fg: np.ndarray) -> tuple[list[Blob], list[Blob]]:
-        """Blobs for the tracker (big enough for a part of a person where they are, with pixel samples) and the
-        shapes of all but the tiniest regions for the size learner (no pixel samples)."""
+    def _blobs(self, fg: np.ndarray) -> list[Blob]:
+        """All but the tiniest foreground regions, with pixel samples for splitting merged people."""
         n, labels, stats, cents = cv2.connectedComponentsWithStats(fg, connectivity=8)
         f = self._f
-        tr = self._tracker
         floor = self.config.learn_min_area * self.proc_size[0] * self.proc_size[1]
         off = (f - 1) / 2.0  # centre of a mask pixel, in processing pixels
-        blobs, shapes = [], []
+        blobs = []
         for j in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[j])
             a = float(area * f * f)
             if a < floor:
                 continue
-            cx, cy = float(cents[j, 0] * f + off), float(cents[j, 1] * f + off)
-            box = (x * f, y * f, (x + w) * f - 1, (y + h) * f - 1)
-            if a < 0.5 * self.tracker_config.min_area * tr.area_at(cx, cy):
-                if self._learner is not None:
-                    shapes.append(Blob(cx, cy, a, box))
-                continue
             step = max(1, int(math.sqrt(area / self.config.max_points)))
             sub = labels[y : y + h : step, x : x + w : step] == j
             ys, xs = np.nonzero(sub)
             pts = np.column_stack((xs * step + x, ys * step + y)).astype(np.float64) * f + off
-            blob = Blob(cx, cy, a, box, pts)
-            blobs.append(blob)
-            shapes.append(blob)
-        return blobs, shapes
+            box = (x * f, y * f, (x + w) * f - 1, (y + h) * f - 1)
+            blobs.append(Blob(float(cents[j, 0] * f + off), float(cents[j, 1] * f + off), a, box, pts))
+        return blobs
+
+    def _for_tracker(self, blobs: list[Blob]) -> list[Blob]:
+        """Blobs big enough to be part of a person where they are."""
+        tr = self._tracker
+        k = 0.5 * self.tracker_config.min_area
+        return [b for b in blobs if b.area >= k * tr.area_at(b.cx, b.cy)]
 
     def _learn(self, shapes: list[Blob]) -> None:
         """Feed the size learner; when its fit changes, size the tracker and the morphology from it. The
-        morphology follows only big changes (15%), so the estimate does not chase its own cleaning."""
+        morphology follows only sure fits and big changes (15%), so the estimate does not chase its own
+        cleaning."""
         fit = self._learner.observe(shapes)
         if fit is None or fit is self._fit:
             return
@@ -358,5 +373,6 @@ class CameraCounter:
             fit.confidence,
             fit.people,
         )
-        if abs(ps - self._kernel_ps) > 0.15 * self._kernel_ps:
+        # Only a sure fit resizes the morphology: an early guess must not reshape the blobs it learns from.
+        if fit.state == OK and abs(ps - self._kernel_ps) > 0.15 * self._kernel_ps:
             self._kernels_for(ps)

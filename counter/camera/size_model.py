@@ -121,7 +121,7 @@ class LearnerConfig:
     max_jitter: float = 0.12  # median frame-to-frame change of a steady chain's diameter, relative
     refit_frames: int = 15
     max_samples: int = 4000
-    samples_per_chain: int = 12
+    samples_per_chain: int = 24
     people_for_ok: int = 6  # people seen for full confidence from the count alone
     min_people: int = 2
 
@@ -199,25 +199,35 @@ class SizeLearner:
         nx, ny = self.line.normal
         return 4.0 * float(np.std(pts[:, 0] * nx + pts[:, 1] * ny)) / dia
 
-    def _close(self, ch: _Chain) -> None:
+    def _walker_size(self, ch: _Chain) -> float | None:
+        """The chain's median diameter if it behaves like one walking person, else None."""
         cfg = self.config
         if ch.seen < cfg.min_seen or len(ch.samples) < cfg.min_seen // 2:
-            return
+            return None
         d = np.array([s[2] for s in ch.samples])
         med = float(np.median(d))
         if ch.travel < cfg.min_travel * med:
-            return  # something that stays put: a door leaf, a lamp, a person waiting
+            return None  # something that stays put: a door leaf, a lamp, a person waiting
         # Steady: a walker's size changes smoothly (with perspective, steadily); fragments and merges jump.
         if len(d) >= 3 and float(np.median(np.abs(np.diff(d)))) > cfg.max_jitter * med:
+            return None
+        return med
+
+    def provisional(self) -> float | None:
+        """Before any fit: the median size of the walkers in view now (the first people need a size too)."""
+        sizes = [m for ch in self._chains if ch.missed == 0 and (m := self._walker_size(ch)) is not None]
+        return float(np.median(sizes)) if sizes else None
+
+    def _close(self, ch: _Chain) -> None:
+        cfg = self.config
+        med = self._walker_size(ch)
+        if med is None:
             return
-        # A walker is partly hidden (by the frame or mask edge, a door, the floor's own colour) more often than
-        # merged with someone: its larger views are the truer ones, so keep those above its median.
-        whole = [s for s in ch.samples if s[2] >= med]
-        step = max(1, len(whole) // cfg.samples_per_chain)
-        chosen = whole[::step]
+        step = max(1, len(ch.samples) // cfg.samples_per_chain)
+        chosen = ch.samples[::step]
         weight = 1.0 / len(chosen)
         for x, y, dia, depth in chosen:
-            self._samples.append((x, y, dia, weight, depth))
+            self._samples.append((x, y, dia, weight, depth, self._people))
         self._people += 1
         self._dirty = True
 
@@ -227,6 +237,17 @@ class SizeLearner:
         if self._people < self.config.min_people:
             return
         s = np.array(self._samples, dtype=np.float64)
+        coef, _ = _robust_plane(s[:, 0], s[:, 1], s[:, 2], s[:, 3], self.frame_size)
+        # A walker is partly hidden (by the frame or mask edge, a door, the floor's own colour) more often than
+        # merged with someone: of each walker's views, the larger ones for where they were are the truer ones.
+        # Keep each walker's half above the first plane, then fit again.
+        resid = s[:, 2] - (coef[0] + coef[1] * s[:, 1] + coef[2] * s[:, 0])
+        keep = np.zeros(len(s), dtype=bool)
+        for person in np.unique(s[:, 5]):
+            mine = s[:, 5] == person
+            keep |= mine & (resid >= np.median(resid[mine]))
+        s = s[keep]
+        s[:, 3] = s[:, 3] * 2.0  # each walker kept half its samples: it still weighs one
         x, y, d, wt = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
         coef, resid_scale = _robust_plane(x, y, d, wt, self.frame_size)
         depths = s[:, 4][np.isfinite(s[:, 4])]

@@ -77,7 +77,7 @@ class Track:
     counted: int = 0
     start: tuple[float, float] = (0.0, 0.0)
     trail: list[tuple[float, float]] = field(default_factory=list)
-    areas: list[float] = field(default_factory=list)  # recent matched blob areas (alone on their blob)
+    areas: list[float] = field(default_factory=list)  # recent blob areas alone on their blob, in people there
 
     def predict(self, steps: int = 1) -> tuple[float, float]:
         return self.x + self.vx * steps, self.y + self.vy * steps
@@ -107,6 +107,7 @@ class TrackerConfig:
     repeat_distance: float = 0.6  # ... and this close along the line is the same person again
     still_frames: int = 8  # a track whose last this many positions ...
     still_radius: float = 0.1  # ... lie within this span is still
+    still_blob_frames: int = 5  # a blob unchanged (centre within 1.5 px, area within 10%) this long is still
 
 
 class Tracker:
@@ -126,6 +127,7 @@ class Tracker:
             tuple[float, int, float, float]
         ] = []  # t, sign, position along the line, reach (px)
         self._next_id = 1
+        self._still_blobs: list[tuple[float, float, float, int]] = []  # cx, cy, area, frames seen unmoved
         self.set_person_size(person_size)
 
     def set_person_size(self, person_size: float | SizeModel) -> None:
@@ -156,6 +158,7 @@ class Tracker:
     def update(self, blobs: list[Blob], frame_index: int, t: float) -> list[TrackCrossing]:
         cfg = self.config
         blobs = list(blobs)
+        still_blob = self._mark_still(blobs)
         preds = [tr.predict() for tr in self.tracks]
         sizes = [self.size_at(*p) for p in preds]
 
@@ -208,7 +211,7 @@ class Tracker:
         for bi, b in enumerate(blobs):
             if bi in blob_tracks:
                 continue
-            owner = self._fragment_owner(b, measurements)
+            owner = None if still_blob[bi] else self._fragment_owner(b, measurements)
             if owner is not None:
                 mx, my, ma = measurements[owner]
                 tot = ma + b.area
@@ -243,7 +246,7 @@ class Tracker:
                 tr.trail.append((mx, my))
                 del tr.trail[: -cfg.trail_length]
                 if len(blob_tracks.get(tr.blob, ())) == 1:
-                    tr.areas.append(ma)
+                    tr.areas.append(ma / self.area_at(mx, my))  # as a share of a person there
                     del tr.areas[:-8]
                 found = self._check_crossing(tr, frame_index, t, prev_frame, prev_t)
                 if found and len(blob_tracks.get(tr.blob, ())) == 1:
@@ -296,6 +299,22 @@ class Tracker:
         # A ghost picked up again reports a crossing from up to ghost_s ago: remember that far back.
         self._recent = [r for r in self._recent if now - r[0] <= cfg.ghost_s + cfg.repeat_window_s]
         return kept
+
+    def _mark_still(self, blobs: list[Blob]) -> list[bool]:
+        """Which blobs have sat unchanged for a while (a lit pole, a screen, a bag): never a piece of a walker."""
+        n = self.config.still_blob_frames
+        memory = []
+        marks = []
+        for b in blobs:
+            seen = 0
+            for cx, cy, area, k in self._still_blobs:
+                if abs(cx - b.cx) <= 1.5 and abs(cy - b.cy) <= 1.5 and abs(area - b.area) <= 0.1 * area:
+                    seen = k
+                    break
+            memory.append((b.cx, b.cy, b.area, seen + 1))
+            marks.append(seen + 1 >= n)
+        self._still_blobs = memory
+        return marks
 
     def _size_along(self, pos: float) -> float:
         t = pos / self.line.length
@@ -411,7 +430,7 @@ class Tracker:
             return []
         if side == tr.home or tr.hits < self.config.min_hits:
             return []
-        if tr.areas and tr.area < self.config.solid * max(tr.areas):
+        if tr.areas and tr.area / self.area_at(tr.x, tr.y) < self.config.solid * max(tr.areas):
             return []  # the remains of someone fading into the background drift; wait for a whole blob
         tr.home = side
         if tr.on_line is None:
