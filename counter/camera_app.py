@@ -83,9 +83,13 @@ class CameraCounterApp:
                 break
             now = time.monotonic()
             self._feed_health(frame.image, now)
-            for crossing in self.counter.process(frame.image, frame.index, frame.t):
-                self.runtime.emit(partial(Crossing, direction=crossing.direction, count=crossing.count))
-                self.crossings += 1
+            self._emit(self.counter.process(frame.image, frame.index, frame.t))
+        self._emit(self.counter.finish())  # a recorded clip ended: count what the tracker had not reached
+
+    def _emit(self, crossings) -> None:
+        for crossing in crossings:
+            self.runtime.emit(partial(Crossing, direction=crossing.direction, count=crossing.count))
+            self.crossings += 1
 
     def _watch_health(self) -> None:
         # A camera that stops delivering blocks the reader: feed "no frame" from here so health notices.

@@ -115,6 +115,7 @@ def run_counter(frames: list[np.ndarray], line=(0, H / 2, W - 1, H / 2), fps: fl
     found = []
     for i, f in enumerate(frames):
         found.extend(counter.process(f, i, i / fps))
+    found.extend(counter.finish())  # the tracker runs behind while it learns the size
     return found, counter
 
 

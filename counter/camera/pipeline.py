@@ -198,7 +198,8 @@ class CameraCounter:
         """How the person size is known: ``state`` fixed (given), learning (too few people seen yet), unsure or
         ok, with the learner's ``confidence`` (0-1), the ``people`` it learned from and the size at the line."""
         if self._tracker is None:
-            return {"state": LEARNING if self._learner is None else LEARNING, "confidence": 0.0, "people": 0}
+            given = self.fixed_person_size or self.fixed_model is not None
+            return {"state": FIXED if given else LEARNING, "confidence": 1.0 if given else 0.0, "people": 0}
         status = {"size_at_line": round(self.person_size, 1)}
         if self._learner is None:
             return {"state": FIXED, "confidence": 1.0, "people": 0, **status}

@@ -165,9 +165,12 @@ def render(
             n += 1
             if n >= frames:
                 break
+            last_image = frame.image
     finally:
         if writer is not None:
             writer.release()
+    if last is not None and counter.finish():  # the tracker ran behind while learning: show its final count
+        last = annotate(last_image, counter, mask_polygon)
     if last is None:
         raise SnapshotError("the source gave no frames")
     if suffix in STILL_SUFFIXES and not cv2.imwrite(str(path), last):
