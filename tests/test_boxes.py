@@ -169,7 +169,7 @@ def run_footfall(venv: Path, *args: str, env: dict | None = None, timeout: float
 
 def test_command_of_a_missing_extra_says_which_extra_to_install(venvs, site_file, tmp_path):
     counter_toml = tmp_path / "counter.toml"
-    counter_toml.write_text('[device]\nid = "door-main"\nsite = "dongsi"\n')
+    counter_toml.write_text('[device]\nid = "door-main"\nsite = "dongsi"\n\n[mqtt]\nhost = "127.0.0.1"\n')
     for box, args, extra in [
         ("beam", ["server", "-c", str(site_file)], "server"),
         ("kiosk", ["report", "daily", "-c", str(site_file)], "server"),

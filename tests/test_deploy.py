@@ -228,7 +228,7 @@ def test_prometheus_rules_use_only_metrics_footfall_exports(tmp_path):
         {
             "site": {"id": "s", "name": "S"},
             "server": {"data_dir": str(tmp_path)},
-            "rooms": [],
+            "rooms": [{"id": "hall", "name": "Hall", "capacity": 10}],
             "doors": [],
             "devices": [{"id": "door-a", "kind": "counter"}],
         }  # fmt: skip

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from footfall.demo.broker import free_port
+from footfall.kiosk.pin import hash_pin
 from tests.conftest import footfall_env
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def test_kiosk_feeds_the_watchdog_until_frozen(broker, tmp_path, procs, notify_s
     config = tmp_path / "kiosk.toml"
     config.write_text(
         f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\nclock = "synced"\n\n[mqtt]\nhost = "127.0.0.1"\n'
-        f'port = {broker.port}\n\n[kiosk]\ndata_dir = "{tmp_path / "kiosk"}"\nstaff_pin = "{PIN}"\n'
+        f'port = {broker.port}\n\n[kiosk]\ndata_dir = "{tmp_path / "kiosk"}"\nstaff_pin_hash = "{hash_pin(PIN)}"\n'
         f'listen = "127.0.0.1:{free_port()}"\n'
     )
     kiosk = procs("kiosk", "-c", str(config), env=footfall_env(broker, NOTIFY_SOCKET=path), name="kiosk")
