@@ -118,7 +118,7 @@ def test_calibrate_writes_a_size_model_that_evaluate_uses(oblique_clips, tmp_pat
     config = tmp_path / "counter.toml"
     config.write_text(
         '# door camera\n[device]\nid = "door-1"\nsite = "dongsi"\nsensor = "camera"\n\n'
-        '[camera]\nsource = "picamera"\nline = [0, 0, 10, 0]  # placeholder\n\n[mqtt]\nport = 1883\n'
+        '[camera]\nsource = "picamera"\nline = [0, 0, 10, 0]  # placeholder\n\n[mqtt]\nhost = "127.0.0.1"\nport = 1883\n'
     )
     still = tmp_path / "calibration.png"
     result = CliRunner().invoke(
