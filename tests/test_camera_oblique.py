@@ -127,7 +127,9 @@ def test_calibrate_writes_a_size_model_that_evaluate_uses(oblique_clips, tmp_pat
     assert result.exit_code == 0, result.output
     assert "person size ok" in result.output and "wrote [camera] size_model" in result.output
     text = config.read_text()
-    assert text.startswith("# door camera\n") and "[mqtt]\nport = 1883" in text  # the rest is untouched
+    assert (
+        text.startswith("# door camera\n") and '[mqtt]\nhost = "127.0.0.1"\nport = 1883' in text
+    )  # the rest is untouched
     camera = load_counter_config(config).camera
     model = SizeModel.from_config(camera["size_model"])
     assert camera["line"] == [float(v) for v in line.split(",")] and camera["in_direction"] == "down"
