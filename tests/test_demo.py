@@ -102,8 +102,10 @@ def test_demo_tells_the_truth_and_stops_on_ctrl_c(tmp_path):
         while time.monotonic() < started + day_s + 20:
             sample = snapshot(db_path)
             if sample is not None:
+                sample["t"] = time.monotonic()
                 samples.append(sample)
-                if sample["in"] == plan.visits and sample["out"] == plan.visits:
+                everyone_left = sample["in"] == sample["out"] == plan.visits
+                if everyone_left and not any(occ for occ, _ in sample["rooms"].values()):
                     break
             time.sleep(0.2)
         children = psutil.Process(demo.pid).children(recursive=True)
@@ -114,13 +116,20 @@ def test_demo_tells_the_truth_and_stops_on_ctrl_c(tmp_path):
     assert code == 0, log.read_text()[-3000:]
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
-    # At every sample, the rooms hold no more people than came in through the main door (nor than are in the
-    # building), and no exit was ever absorbed by a room that was already empty.
+    # At every sample, the rooms hold no more people than came in through the main door, and no exit was ever
+    # absorbed by a room that was already empty.
     assert len(samples) > 100
-    for sample in samples:
-        in_rooms = sum(occ for room, (occ, _) in sample["rooms"].items() if room != "hall")
-        assert in_rooms <= sample["in"] - sample["out"] <= sample["in"], sample
+    in_rooms = [sum(occ for room, (occ, _) in s["rooms"].items() if room != "hall") for s in samples]
+    for sample, people in zip(samples, in_rooms, strict=True):
+        assert people <= sample["in"], sample
         assert all(corrected == 0 for _, corrected in sample["rooms"].values()), sample
+    # Nor more than are in the building, but for a moment: each door has its own outbox and link, so a visitor's
+    # exit through the main door may be stored just before their exit from the room (one simulated minute is a
+    # tenth of a second here). Such a moment must pass within 2 s.
+    for i, (sample, people) in enumerate(zip(samples, in_rooms, strict=True)):
+        if people > sample["in"] - sample["out"]:
+            later = [j for j in range(i + 1, len(samples)) if samples[j]["t"] - sample["t"] <= 2]
+            assert any(in_rooms[j] <= samples[j]["in"] - samples[j]["out"] for j in later), sample
     # Everyone who came in left: the building is empty at closing.
     closing = samples[-1]
     assert (closing["in"], closing["out"]) == (plan.visits, plan.visits)
