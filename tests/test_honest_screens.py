@@ -1,6 +1,7 @@
 """Honest screens in real headless Chromium, against the real processes and a real Mosquitto: with the server's
 broker stopped the dashboard's pill says it is not live within 5 s and devices show "unknown", not "offline";
-alerts show with the time elapsed, a chime and a flashing title; and the kiosk's help screen does not claim staff
+alerts show with the time elapsed, a chime and a flashing title; a frozen web process (its stream open but
+silent) stops the pill saying live after two missed pings; and the kiosk's help screen does not claim staff
 were notified until ingest has confirmed the call.
 
 Screenshots: tests/artifacts/dashboard-not-live.png, tests/artifacts/kiosk/help-waiting.png and help-confirmed.png.
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sqlite3
 
+import psutil
 import pytest
 from playwright.sync_api import expect
 
@@ -71,6 +74,27 @@ def test_dashboard_says_not_live_and_unknown_when_its_broker_stops(broker, runni
     broker.start()  # the link comes back by itself, and with it the real states
     expect(pill).to_have_attribute("data-state", "connected", timeout=40000)
     expect(page.locator("#device-state-door-main")).to_have_text("在线", timeout=10000)
+
+
+def test_dashboard_stops_claiming_live_when_the_web_process_freezes(running, browser):  # noqa: F811
+    base, _token = running
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/login")
+    page.fill("#username", STAFF)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/")
+    pill = page.locator("#live-status")
+    expect(pill).to_have_attribute("data-state", "connected", timeout=5000)
+    [web] = [p for p in psutil.Process().children() if "web" in p.cmdline()]
+    web.send_signal(signal.SIGSTOP)  # the TCP connection stays open; no error reaches the browser
+    try:
+        # 15 s pings: two missed and 5 s slack.
+        expect(pill).not_to_have_attribute("data-state", "connected", timeout=45000)
+        expect(pill).to_have_text("连接中断，正在重连…")
+    finally:
+        web.send_signal(signal.SIGCONT)
+    expect(pill).to_have_attribute("data-state", "connected", timeout=30000)
 
 
 @pytest.fixture

@@ -267,7 +267,7 @@ def test_stream_sends_state_then_changes(client, tokens, hub, site):
     assert sum(1 for e, _ in first if e == "device") == len(site.devices)
     assert first[-2] == ("alerts", '{"v":1,"alerts":[]}')
     assert json.loads(first[-1][1])["live"] is True  # LocalHub: no broker to lose
-    assert read_events(chunks, 1) == [("comment", ": ping")]  # SSE_PING_S=0: no change yet -> a ping
+    assert read_events(chunks, 1) == [("ping", '{"every_s":0}')]  # SSE_PING_S=0: no change yet -> a ping
     client.post(
         "/api/v1/rooms/meeting/adjust",
         json={"occupancy": 12, "reason": "meeting"},

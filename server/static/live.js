@@ -121,8 +121,27 @@
     document.dispatchEvent(new CustomEvent("footfall:live", { detail: status }));
   }
 
+  // A frozen server (or a half-dead link) keeps the stream open and silent: EventSource reports no error. The
+  // server sends a `ping` every `every_s` seconds; after two missed pings the page stops claiming to be live.
+  var pingEvery = 15;
+  function silenceLimitMs() { return (2 * Math.max(pingEvery, 1) + 5) * 1000; }
+
   function connect(onDevice, onAlerts, onRoomChange) {
     var source = new EventSource(withToken("/api/v1/stream"));
+    var heardAt = Date.now();
+    var silent = false;
+    function heard() { heardAt = Date.now(); silent = false; }
+    ["room", "device", "alerts", "live", "ping"].forEach(function (kind) { source.addEventListener(kind, heard); });
+    source.addEventListener("ping", function (e) { pingEvery = JSON.parse(e.data).every_s; });
+    var watchdog = setInterval(function () {
+      if (silent || Date.now() - heardAt < silenceLimitMs()) return;
+      silent = true;
+      setStatus("disconnected");
+      document.dispatchEvent(new CustomEvent("footfall:live", { detail: { live: false, stream: false } }));
+      clearInterval(watchdog);
+      source.close();
+      connect(onDevice, onAlerts, onRoomChange);
+    }, 1000);
     source.addEventListener("alerts", function (e) { if (onAlerts) onAlerts(JSON.parse(e.data).alerts); });
     // The stream starts with a snapshot (rooms, devices, alerts, then `live`); only what comes after it is news.
     var streaming = false;
@@ -142,6 +161,7 @@
       streaming = false;
       document.dispatchEvent(new CustomEvent("footfall:live", { detail: { live: false, stream: false } }));
       if (source.readyState === EventSource.CLOSED) {
+        clearInterval(watchdog);
         // The server refused the stream (session expired?): check, then log in again or retry.
         fetch(withToken("/api/v1/rooms"), { credentials: "same-origin" })
           .then(function (r) {

@@ -175,7 +175,9 @@ def stream():
                 except queue.Empty:
                     if not hub.is_subscribed(q):
                         return  # dropped for falling behind: the browser reconnects and gets everything anew
-                    yield ": ping\n\n"
+                    # A named event, not a comment, so the page sees it: a frozen server sends none, and the
+                    # page stops claiming to be live after two missed pings.
+                    yield sse("ping", {"every_s": ping})
                     continue
                 yield sse(kind, payload)
         finally:
