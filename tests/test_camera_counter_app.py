@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from footfall.counter.camera_app import CameraCounterApp
 from footfall.counter.config import load_counter_config
+from tests.camera_footage import require_bus
 from tests.conftest import footfall_env, wait_server_online, wait_until
 
-BUS = Path(__file__).resolve().parents[1].parent / "shared" / "footage" / "bus-overhead"
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not BUS.is_dir(), reason="shared footage folder is absent"),
-]
+pytestmark = pytest.mark.integration
 
 
 def directions(db) -> dict[str, int]:
@@ -30,13 +26,14 @@ def directions(db) -> dict[str, int]:
 
 
 def test_camera_counter_publishes_crossings_that_ingest_counts(broker, site_file, procs, tmp_path):
+    bus = require_bus()
     procs("server", "-c", str(site_file), "--only", "ingest", env=footfall_env(broker), name="ingest")
     wait_server_online(broker)
     config = tmp_path / "camera.toml"
     config.write_text(
         f'[device]\nid = "door-multi-purpose"\nsite = "dongsi"\nsensor = "camera"\nclock = "synced"\n'
         f'data_dir = "{tmp_path / "pi"}"\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
-        f'[camera]\nsource = "{BUS / "bus.avi"}"\nline = [0, 120, 319, 120]\nin_direction = "down"\n'
+        f'[camera]\nsource = "{bus / "bus.avi"}"\nline = [0, 120, 319, 120]\nin_direction = "down"\n'
     )
     app = CameraCounterApp(load_counter_config(config)).start()
     try:

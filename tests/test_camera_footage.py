@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-BUS = SHARED / "footage" / "bus-overhead"
-
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="shared footage folder is absent")
+from tests.camera_footage import require_bus
 
 
 @pytest.fixture(scope="module")
 def bus_result():
     from footfall.counter.camera.evaluate import evaluate_video, read_crossings, score
 
-    truth = read_crossings(BUS / "bus_crossings.csv")
-    detected = evaluate_video(BUS / "bus.avi", (0, 120, 319, 120))
+    bus = require_bus()
+    truth = read_crossings(bus / "bus_crossings.csv")
+    detected = evaluate_video(bus / "bus.avi", (0, 120, 319, 120))
     return detected, truth, {s.direction: s for s in score(detected, truth)}
 
 
@@ -36,3 +32,13 @@ def test_bus_u_turn_at_the_end_counts_nothing(bus_result):
     assert late == [(888, "down")] or (
         len(late) == 1 and late[0][1] == "down" and abs(late[0][0] - 888) <= 10
     )
+
+
+def test_missing_footage_fails_and_names_what_is_missing(tmp_path):
+    # Without the shared footage the camera tests fail (never skip), saying which file is missing and where.
+    folder = tmp_path / "shared" / "footage" / "bus-overhead"
+    folder.mkdir(parents=True)
+    (folder / "bus.avi").write_bytes(b"")
+    with pytest.raises(pytest.fail.Exception, match="camera footage missing: .*bus_crossings.csv") as info:
+        require_bus(folder)
+    assert "bus.avi," not in str(info.value) and "shared/footage/bus-overhead/" in str(info.value)

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from footfall.counter.camera.cli import calibrate, evaluate
 from footfall.counter.camera.size_model import SizeModel
 from footfall.counter.config import load_counter_config
+from tests.camera_footage import BUS, require_bus
 from tests.conftest import ARTIFACTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,8 +34,6 @@ from camera_synth import (  # noqa: E402
     warp_point,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-BUS = SHARED / "footage" / "bus-overhead"
 BUS_LINE = (0, 120, 319, 120)
 
 # (tilt from straight down, turn about the optical axis): 30-60 degree mounts, two of them not square to the door.
@@ -50,6 +49,7 @@ def warped_line(hom, line=BUS_LINE) -> str:
 @pytest.fixture(scope="session")
 def oblique_clips(tmp_path_factory) -> dict[str, tuple[Path, str, Path]]:
     """name -> (clip, line, reference CSV) for every warped version of bus.avi and every synthetic scene."""
+    require_bus()
     folder = tmp_path_factory.mktemp("oblique")
     clips = {}
     for tilt, yaw in WARPS:
@@ -146,6 +146,7 @@ def test_calibrate_writes_a_size_model_that_evaluate_uses(oblique_clips, tmp_pat
 
 def test_calibrate_says_when_it_is_unsure_and_writes_nothing(tmp_path):
     # bus.avi is a full-frame overhead view: people are rarely wholly in view, too few to be sure of a size.
+    require_bus()
     config = tmp_path / "counter.toml"
     still = tmp_path / "still.png"
     result = CliRunner().invoke(

@@ -11,8 +11,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from camera_synth import H, W, Walker, crossings, render, run_counter, walk  # noqa: E402
 
-pytest.importorskip("cv2")
-
 QUIET = 30  # frames of empty floor first, for the background model
 
 
