@@ -1,4 +1,4 @@
-"""Hole 5 of #11: every bad parameter is a 4xx JSON error (or, on a page, a redirect), never a 500."""
+"""Hole 5 of #11: every bad parameter is a 4xx JSON error, on the API and on the pages, never a 500."""
 
 from __future__ import annotations
 
@@ -45,10 +45,27 @@ def test_a_bad_query_parameter_is_a_400_json_error(client, tokens, url):
         "/reports/monthly?month=9999-12",
     ],
 )
-def test_a_report_page_outside_the_calendar_redirects_to_the_current_period(client, tokens, url):
-    response = client.get(url, headers=auth(tokens["viewer"]))
-    assert response.status_code == 302
-    assert response.headers["Location"].endswith(url.split("?")[0])
+def test_a_report_page_outside_the_calendar_is_a_400_naming_the_range(client, tokens, url):
+    body = assert_error(client.get(url, headers=auth(tokens["viewer"])), 400)
+    assert body["error"] == "bad_request"
+    assert "2000-01-01" in body["detail"] and "2199-12-31" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("url", "prev", "nxt"),
+    [
+        ("/reports/daily?date=2000-01-01", "date=2000-01-01", "date=2000-01-02"),
+        ("/reports/daily?date=2199-12-31", "date=2199-12-30", "date=2199-12-31"),
+        ("/reports/annual?year=2000", "year=2000", "year=2001"),
+        ("/reports/monthly?month=2199-12", "month=2199-11", "month=2199-12"),
+    ],
+)
+def test_the_report_links_stay_inside_the_calendar(client, tokens, url, prev, nxt):
+    page = client.get(url, headers=auth(tokens["viewer"]))
+    assert page.status_code == 200
+    links = page.get_data(as_text=True)
+    kind = url.split("?")[0]
+    assert f'href="{kind}?{prev}"' in links and f'href="{kind}?{nxt}"' in links
 
 
 @pytest.mark.parametrize("url", ["/schedule?from=9999-12-31", "/schedule?from=0001-01-01"])

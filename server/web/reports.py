@@ -70,7 +70,9 @@ def api_xlsx(kind: str):
 
 def _neighbours(kind: str, rep: dict[str, Any]) -> tuple[str, str]:
     start, end = (dt.date.fromisoformat(rep["period"][k]) for k in ("start", "end"))
-    before, after = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+    # At the ends of the calendar the link stays on this period instead of leading to a 400.
+    before = max(start - dt.timedelta(days=1), reports.FIRST_DAY)
+    after = min(end + dt.timedelta(days=1), reports.LAST_DAY)
     fmt = {"daily": "%Y-%m-%d", "weekly": "%Y-%m-%d", "monthly": "%Y-%m", "annual": "%Y"}[kind]
     return before.strftime(fmt), after.strftime(fmt)
 
@@ -86,10 +88,7 @@ def index():
 def page(kind: str):
     if kind not in reports.PERIODS:
         return redirect(url_for("reports.page", kind="monthly"))
-    try:
-        rep = _report(kind)
-    except ApiError:
-        return redirect(url_for("reports.page", kind=kind))
+    rep = _report(kind)  # a date outside the calendar is a 400 JSON error that names the range, as in the API
     lang = current_lang()
     prev, nxt = _neighbours(kind, rep)
     rooms = {r["room"]: room_name(r, lang) for r in rep["rooms"]}
