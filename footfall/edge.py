@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 INFLIGHT_WINDOW = 1000
 HEARTBEAT_S = 30.0
 RESEND_AFTER_S = 30.0  # an unacknowledged publish older than this on a live connection is sent again
+PUMP_STALL_S = 10.0  # the pump wakes at least every 0.5 s
 FRESH_MAX = 10_000  # beyond this (a long outage) the pump reads the backlog from the outbox file instead
 PUBACK_POLL_S = 0.05
 CONFIRM_TIMEOUT_S = 30.0  # no confirmation for this long while events wait: send them again (then back off)
@@ -160,6 +161,7 @@ class EdgeRuntime:
             on_disconnect=self._handle_disconnect,
             on_publish=self._handle_publish,
         )
+        self._pump_tick = time.monotonic()
         self._pump = threading.Thread(target=self._run_pump, name="outbox-pump", daemon=True)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -170,6 +172,8 @@ class EdgeRuntime:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return  # stopped already (a second stop must not touch the closed outbox)
         self._stop.set()
         self._wake.set()
         self._pump.join(5)
@@ -348,9 +352,24 @@ class EdgeRuntime:
 
     # --- pump thread ----------------------------------------------------------------------------
 
+    def problems(self) -> list[str]:
+        """Why this device is not doing its job now (empty when it is): the pump dead or stuck, the broker
+        unreachable, the outbox full. Served on the kiosk's /healthz."""
+        problems = []
+        if not self._pump.is_alive():
+            problems.append("outbox pump: not running")
+        elif time.monotonic() - self._pump_tick > PUMP_STALL_S:
+            problems.append(f"outbox pump: stalled for {time.monotonic() - self._pump_tick:.0f} s")
+        if not self.link.connected.is_set():
+            problems.append("mqtt: not connected to the broker")
+        if self.outbox.full:
+            problems.append("outbox: full")
+        return problems
+
     def _run_pump(self) -> None:
         next_status = 0.0
         while not self._stop.is_set():
+            self._pump_tick = time.monotonic()
             sdnotify.watchdog()  # the pump wakes at least every 0.5 s: a stuck pump stops feeding systemd
             self._wake.wait(PUBACK_POLL_S if self._inflight else 0.5)
             self._wake.clear()

@@ -245,6 +245,14 @@ def create_app(
     def state():
         return jsonify(kiosk.view())
 
+    @app.get("/healthz")
+    def healthz():
+        problems = kiosk.runtime.problems()
+        body = {"status": "unavailable" if problems else "ok", "queue": kiosk.runtime.outbox.queue}
+        if problems:
+            body["detail"] = "; ".join(problems)
+        return jsonify(body), 503 if problems else 200
+
     @app.post("/api/checkin")
     def checkin():
         return jsonify(kiosk.checkin(request.get_json(silent=True)))

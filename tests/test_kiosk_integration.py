@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import paho.mqtt.client as mqtt
@@ -223,3 +224,29 @@ def test_help_request_cleared_on_the_dashboard_clears_the_kiosk_over_the_broker(
     assert open_help() == []
     assert post(kiosk.url + "api/help", {})[1]["status"] == "sent"  # not "already": it was cleared
     wait_until(lambda: len(open_help()) == 1, timeout=20, message="the new request on the server")
+
+
+def health(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_kiosk_healthz_tells_the_broker_link_and_the_pump(broker, kiosk_service):
+    service = kiosk_service()
+    wait_until(lambda: health(service.url)[0] == 200, 15, message="kiosk healthy")
+    assert health(service.url)[1]["status"] == "ok"
+
+    broker.stop()
+    code, body = wait_until(
+        lambda: (h := health(service.url))[0] == 503 and h, 15, message="503 on broker loss"
+    )
+    assert body["status"] == "unavailable" and "mqtt: not connected" in body["detail"]
+    broker.start()
+    wait_until(lambda: health(service.url)[0] == 200, 40, message="healthy after the broker is back")
+
+    service.kiosk.runtime.stop()  # the outbox pump ends: nothing would be sent any more
+    code, body = health(service.url)
+    assert code == 503 and "outbox pump: not running" in body["detail"], body
