@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from footfall.config import (
-    MQTT_SCHEMA,
+    DEVICE_MQTT_SCHEMA,
     Key,
     Schema,
     load_toml,
-    non_empty,
     non_negative,
     one_of,
     positive,
@@ -70,16 +69,7 @@ COUNTER_SCHEMA: Schema = {
         "clock": Key(str, "auto", check=one_of("auto", "synced", "unsynced")),
         "data_dir": Key(str, "/var/lib/footfall"),
     },
-    # A counter never runs next to its broker: no silent 127.0.0.1.
-    "mqtt": {
-        **MQTT_SCHEMA,
-        "host": Key(
-            str,
-            required=True,
-            check=non_empty,
-            help='the broker\'s address, e.g. "192.168.1.10" (or set FOOTFALL_MQTT_HOST)',
-        ),
-    },
+    "mqtt": DEVICE_MQTT_SCHEMA,
     "outbox": {
         "max_events": Key(int, 100_000, check=positive),
         "high_water": Key(int, 1_000, check=positive),

@@ -30,6 +30,9 @@ id = "kiosk-hall"
 site = "dongsi"
 clock = "synced"
 
+[mqtt]
+host = "127.0.0.1"  # the demo's broker; its port comes from FOOTFALL_MQTT_PORT
+
 [kiosk]
 listen = "127.0.0.1:{port}"
 data_dir = "{data_dir}"

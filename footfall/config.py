@@ -195,3 +195,14 @@ MQTT_SCHEMA: dict[str, Key] = {
     "prefix": Key(str, "footfall"),
     "keepalive": Key(int, 30, check=positive),
 }
+
+# A device (counter, kiosk) never runs next to its broker: no silent 127.0.0.1.
+DEVICE_MQTT_SCHEMA: dict[str, Key] = {
+    **MQTT_SCHEMA,
+    "host": Key(
+        str,
+        required=True,
+        check=non_empty,
+        help='the broker\'s address, e.g. "192.168.1.10" (or set FOOTFALL_MQTT_HOST)',
+    ),
+}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from footfall.config import MQTT_SCHEMA, Key, Schema, host_port, load_toml, one_of, positive, validate
+from footfall.config import DEVICE_MQTT_SCHEMA, Key, Schema, host_port, load_toml, one_of, positive, validate
 from footfall.errors import ConfigError
 from footfall.kiosk.pin import EXAMPLE_PIN, check_hash, is_example
 from footfall.topics import check_name
@@ -77,7 +77,7 @@ KIOSK_SCHEMA: Schema = {
         "site": Key(str, required=True, check=_name),
         "clock": Key(str, "auto", check=one_of("auto", "synced", "unsynced")),
     },
-    "mqtt": MQTT_SCHEMA,
+    "mqtt": DEVICE_MQTT_SCHEMA,
     "kiosk": {
         "listen": Key(str, "127.0.0.1:8080", check=_loopback),
         "data_dir": Key(str, "/var/lib/footfall-kiosk"),

@@ -37,7 +37,7 @@ MEMBER, MEMBER2 = member_code.make(20240017), member_code.make(20240018)
 def make_config(tmp_path, port: int = 1883, **kiosk):
     raw = {
         "device": {"id": "kiosk-hall", "site": "dongsi", "clock": "synced"},
-        "mqtt": {"port": port},
+        "mqtt": {"host": "127.0.0.1", "port": port},
         "kiosk": {"data_dir": str(tmp_path / "kiosk"), "staff_pin_hash": PIN_HASH, **kiosk},
     }
     return kiosk_config_from_dict(raw, env={})
@@ -412,7 +412,11 @@ def test_camera_frames_come_from_ffmpeg_and_decode_without_opencv(tmp_path):
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path, kiosk, key, problem):
-    raw = {"device": {"id": "kiosk-hall", "site": "dongsi"}, "kiosk": {"staff_pin_hash": PIN_HASH, **kiosk}}
+    raw = {
+        "device": {"id": "kiosk-hall", "site": "dongsi"},
+        "mqtt": {"host": "192.168.1.10"},
+        "kiosk": {"staff_pin_hash": PIN_HASH, **kiosk},
+    }
     path = tmp_path / "kiosk.toml"
     path.write_text(_toml(raw))
     with pytest.raises(ConfigError) as info:
@@ -422,7 +426,9 @@ def test_config_errors_name_file_and_key(tmp_path, kiosk, key, problem):
 
 def test_missing_pin_and_device_are_named(tmp_path):
     with pytest.raises(ConfigError, match=r"kiosk\.staff_pin_hash: is required: .*`footfall kiosk pin"):
-        kiosk_config_from_dict({"device": {"id": "kiosk-hall", "site": "dongsi"}}, env={})
+        kiosk_config_from_dict(
+            {"device": {"id": "kiosk-hall", "site": "dongsi"}, "mqtt": {"host": "h"}}, env={}
+        )
     with pytest.raises(ConfigError, match=r"device\.id: is required"):
         kiosk_config_from_dict({"device": {"site": "dongsi"}, "kiosk": {"staff_pin_hash": PIN_HASH}}, env={})
 
@@ -436,7 +442,7 @@ def test_example_config_loads_and_cli_reports_errors(tmp_path):
     )
     bad = tmp_path / "kiosk.toml"
     bad.write_text(
-        f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[kiosk]\nstaff_pin_hash = "{PIN_HASH}"\nlisten = "0.0.0.0:80"\n'
+        f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[mqtt]\nhost = "h"\n[kiosk]\nstaff_pin_hash = "{PIN_HASH}"\nlisten = "0.0.0.0:80"\n'
     )
     result = CliRunner().invoke(kiosk_command, ["-c", str(bad)])
     assert result.exit_code != 0 and "kiosk.listen" in result.output and "Traceback" not in result.output

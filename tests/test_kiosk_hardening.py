@@ -180,11 +180,16 @@ def test_pin_command_stores_only_a_hash_and_keeps_the_rest_of_the_file(tmp_path)
     old = tmp_path / "old.toml"
     old.write_text(
         '[device]\nid = "kiosk-hall"\nsite = "dongsi"\n\n[kiosk]\nstaff_pin = "8264"\nsound = true\n'
+        '[mqtt]\nhost = "192.168.1.10"\n'
     )
     assert CliRunner().invoke(kiosk_command, ["pin", "-c", str(old)], input="8264\n8264\n").exit_code == 0
     lines = old.read_text().splitlines()
     assert lines[:5] == ["[device]", 'id = "kiosk-hall"', 'site = "dongsi"', "", "[kiosk]"]
-    assert lines[5].startswith('staff_pin_hash = "scrypt$') and lines[6:] == ["sound = true"]
+    assert lines[5].startswith('staff_pin_hash = "scrypt$') and lines[6:] == [
+        "sound = true",
+        "[mqtt]",
+        'host = "192.168.1.10"',
+    ]
     assert verify_pin("8264", load_kiosk_config(old, env={}).kiosk["staff_pin_hash"])
 
 
@@ -293,7 +298,11 @@ def test_the_demo_makes_its_own_pin(tmp_path):
 
 
 def test_the_pin_is_never_in_the_config_in_plain_text(tmp_path):
-    raw = {"device": {"id": "kiosk-hall", "site": "dongsi"}, "kiosk": {"staff_pin": PIN}}
+    raw = {
+        "device": {"id": "kiosk-hall", "site": "dongsi"},
+        "mqtt": {"host": "h"},
+        "kiosk": {"staff_pin": PIN},
+    }
     with pytest.raises(Exception, match="footfall kiosk pin"):
         kiosk_config_from_dict(raw, env={})
 
@@ -304,6 +313,7 @@ def test_the_pin_is_never_in_the_config_in_plain_text(tmp_path):
 def config(tmp_path, outbox: dict | None = None, **kiosk):
     raw = {
         "device": {"id": "kiosk-hall", "site": "dongsi", "clock": "synced"},
+        "mqtt": {"host": "127.0.0.1"},
         "kiosk": {"data_dir": str(tmp_path / "kiosk"), "staff_pin_hash": PIN_HASH, **kiosk},
         "outbox": outbox or {},
     }

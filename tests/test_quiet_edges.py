@@ -16,12 +16,17 @@ DEVICE = '[device]\nid = "door-main"\nsite = "dongsi"\nclock = "synced"\ndata_di
 MQTT = '[mqtt]\nhost = "127.0.0.1"\nport = 1\n'
 
 
-def run_counter(tmp_path, text: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    path = tmp_path / "counter.toml"
+def run_counter(
+    tmp_path,
+    text: str,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = ("counter", "--simulate"),
+) -> subprocess.CompletedProcess:
+    path = tmp_path / f"{command[0]}.toml"
     path.write_text(text)
     base = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
     return subprocess.run(
-        [sys.executable, "-m", "footfall.cli", "counter", "-c", str(path), "--simulate"],
+        [sys.executable, "-m", "footfall.cli", command[0], "-c", str(path), *command[1:]],
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
@@ -49,6 +54,16 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 def test_empty_or_missing_broker_host(tmp_path, mqtt, env, expected):
     line = one_line_error(run_counter(tmp_path, DEVICE.format(data=tmp_path / "pi") + mqtt, env))
     assert str(tmp_path / "counter.toml") in line and expected in line
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "expected"),
+    [('[mqtt]\nhost = ""\n', "mqtt.host: must not be empty"), ("", "mqtt.host: is required")],
+)
+def test_the_kiosk_has_no_silent_broker_host_either(tmp_path, mqtt, expected):
+    kiosk = f'[device]\nid = "kiosk-hall"\nsite = "dongsi"\n[kiosk]\ndata_dir = "{tmp_path / "k"}"\n'
+    line = one_line_error(run_counter(tmp_path, kiosk + mqtt, command=("kiosk",)))
+    assert str(tmp_path / "kiosk.toml") in line and expected in line
 
 
 @pytest.mark.parametrize(
