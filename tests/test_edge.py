@@ -115,3 +115,24 @@ def test_unsynced_and_future_clocks_are_kept_at_receive_time(tmp_path):
     assert [(r["id"], r["clock_flag"]) for r in rows] == [("a", "unsynced"), ("b", "future"), ("c", None)]
     assert rows[0]["ts"] == "2026-11-28T02:00:00.000Z" and rows[0]["device_ts"].startswith("1970")
     assert [s["entries_today"] for s in changed if s["room"] == "hall"] == [3]
+
+
+def test_problems_name_a_stuck_pump_then_a_dead_one(tmp_path, broker, monkeypatch):
+    import threading
+
+    from footfall import edge
+
+    monkeypatch.setattr(edge, "PUMP_STALL_S", 1.0)
+    counter = make_counter(tmp_path, broker.port)
+    runtime = counter.runtime
+    stuck = threading.Event()
+    runtime._extra_health = lambda: stuck.wait() and {}  # the pump hangs building its first status
+    runtime.start()
+    try:
+        wait_until(lambda: any("stalled" in p for p in runtime.problems()), 10, message="stalled pump named")
+        assert runtime.link.connected.is_set()
+    finally:
+        stuck.set()
+    wait_until(lambda: runtime.problems() == [], 10, message="healthy once the pump runs again")
+    runtime.stop()
+    assert "outbox pump: not running" in runtime.problems()
