@@ -67,7 +67,8 @@ SITE_SCHEMA: Schema = {
         "timezone": Key(str, "Asia/Shanghai", check=_timezone),
         "day_starts": Key(str, "00:00", check=_day_start),
     },
-    "mqtt": {**MQTT_SCHEMA, "client_id": Key(str)},
+    # username/password are ingest's account, web_username/web_password the web's (server/mqtt_accounts.py).
+    "mqtt": {**MQTT_SCHEMA, "client_id": Key(str), "web_username": Key(str), "web_password": Key(str)},
     "server": {
         "listen": Key(str, "127.0.0.1:8000", check=host_port),
         "ingest_metrics_listen": Key(str, "127.0.0.1:9108", check=_optional_host_port),

@@ -63,7 +63,7 @@ def device_add(
     config_path: str, device_id: str, broker_host: str | None, port: int | None, tls: bool, ca_file: str
 ) -> None:
     """Register DEVICE_ID (or give it a new password): writes its config file to copy to the Pi."""
-    from footfall.server.mqtt_accounts import AccountError, MqttAccounts, device_snippet
+    from footfall.server.mqtt_accounts import AccountError, MqttAccounts, device_snippet, server_mqtt_section
 
     site = _site(config_path)
     accounts = MqttAccounts(site)
@@ -71,11 +71,11 @@ def device_add(
         click.echo(f"There is no device {device_id!r} in {config_path}. Add this to it first:\n", err=True)
         click.echo(device_snippet(device_id), err=True)
         raise SystemExit(1)
-    server, created = accounts.ensure_server()
+    servers, created = accounts.ensure_servers()
     if created:
         click.echo(
-            f"Created the server's MQTT account. Put it in {config_path}:\n\n[mqtt]\n"
-            f'username = "{server.username}"\npassword = "{server.password}"\n\n'
+            f"Created the MQTT accounts of ingest and the web. Put them in {config_path}:\n\n"
+            f"{server_mqtt_section(servers)}\n"
             f"(also kept in {accounts.accounts_path}, readable by its owner only)\n"
         )
     try:
@@ -122,10 +122,9 @@ def device_list(config_path: str) -> None:
     site = _site(config_path)
     accounts = MqttAccounts(site)
     registered = {d["id"]: d for d in accounts.devices()}
-    server = accounts.load().get("server")
-    click.echo(
-        f"server account: {server['username'] if server else '(none yet: made by the first device add)'}"
-    )
+    servers = accounts.load()["servers"]
+    names = ", ".join(servers[p]["username"] for p in sorted(servers))
+    click.echo(f"server accounts: {names or '(none yet: made by the first device add)'}")
     for dev in site.devices:
         entry = registered.pop(dev.id, None)
         state = f"{entry['username']} since {entry['added_at']}" if entry else "not registered"
@@ -137,12 +136,12 @@ def device_list(config_path: str) -> None:
 @device.command("server")
 @CONFIG_OPTION
 def device_server(config_path: str) -> None:
-    """Print the server's MQTT credentials for site.toml [mqtt] (creating the account if needed)."""
-    from footfall.server.mqtt_accounts import MqttAccounts
+    """Print the MQTT credentials of ingest and the web for site.toml [mqtt] (creating the accounts if needed)."""
+    from footfall.server.mqtt_accounts import MqttAccounts, server_mqtt_section
 
     site = _site(config_path)
-    creds, created = MqttAccounts(site).ensure_server()
-    click.echo(f'[mqtt]\nusername = "{creds.username}"\npassword = "{creds.password}"')
+    servers, created = MqttAccounts(site).ensure_servers()
+    click.echo(server_mqtt_section(servers), nl=False)
     if created:
         click.echo(RELOAD_HINT, err=True)
 

@@ -1,12 +1,18 @@
-"""MQTT accounts of a site: one per device and one for the server, kept in `<data_dir>/mqtt/`.
+"""MQTT accounts of a site: one per device and one per server process (ingest, web), kept in `<data_dir>/mqtt/`.
 
 - `passwd`: Mosquitto's password file, PBKDF2-SHA512 in Mosquitto 2.0's own format
   (`user:$7$<iterations>$<base64 salt>$<base64 hash>`, as `mosquitto_passwd -b` writes it);
 - `acl`: Mosquitto's ACL file: a device may publish only under `<prefix>/<site>/device/<id>/` (event, status) and
-  read its own config, cmd and ack topics, the site's room states, schedule and server status; the server account reads
-  every event and status and publishes room state, schedule, config, cmd, ack (only the server confirms
-  events) and server status;
-- `accounts.json`: which devices are registered (no device passwords) and the server's own credentials.
+  read its own config, cmd and ack topics, the site's room states, schedule and server status; ingest's account reads
+  every event and status and publishes room state, schedule, config, cmd, ack (only ingest confirms events),
+  alerts and server status; the web's account reads room states, device status, alerts and server status and
+  publishes only server commands (asking ingest to republish);
+- `accounts.json`: which devices are registered (no device passwords) and the server processes' own credentials.
+
+The secure broker (deploy/mosquitto/secure.conf) sets `use_username_as_clientid`: each connection's client id is its
+user name, so no account can take over another's session (a device connecting as `footfall-server-<site>-ingest`
+with a clean session used to discard ingest's queued events). That is why ingest and the web have an account each:
+under one shared account they would keep closing each other's connection.
 
 Both Mosquitto files are rewritten whole from `accounts.json` on every change (temp file + rename), so they never
 drift apart. Mosquitto reads them at start and on SIGHUP (`systemctl reload mosquitto`).
@@ -63,8 +69,11 @@ def device_username(site_id: str, device_id: str) -> str:
     return f"device.{site_id}.{device_id}"
 
 
-def server_username(site_id: str) -> str:
-    return f"server.{site_id}"
+SERVER_PROCESSES = ("ingest", "web")
+
+
+def server_username(site_id: str, process: str) -> str:
+    return f"server.{site_id}.{process}"
 
 
 def device_acl(site_id: str, device_id: str, prefix: str = "footfall") -> list[str]:
@@ -82,7 +91,7 @@ def device_acl(site_id: str, device_id: str, prefix: str = "footfall") -> list[s
     ]
 
 
-def server_acl(site_id: str, prefix: str = "footfall") -> list[str]:
+def ingest_acl(site_id: str, prefix: str = "footfall") -> list[str]:
     base = f"{prefix}/{site_id}"
     return [
         f"topic read {base}/device/+/event",
@@ -93,9 +102,24 @@ def server_acl(site_id: str, prefix: str = "footfall") -> list[str]:
         f"topic readwrite {base}/room/+/state",
         f"topic readwrite {base}/schedule",
         f"topic readwrite {base}/server/status",
-        f"topic readwrite {base}/server/cmd",
+        f"topic read {base}/server/cmd",
         f"topic readwrite {base}/alerts",
     ]
+
+
+def web_acl(site_id: str, prefix: str = "footfall") -> list[str]:
+    # The web shows what ingest publishes and asks ingest (server/cmd) for every change: it publishes nothing else.
+    base = f"{prefix}/{site_id}"
+    return [
+        f"topic read {base}/room/+/state",
+        f"topic read {base}/device/+/status",
+        f"topic read {base}/alerts",
+        f"topic read {base}/server/status",
+        f"topic write {base}/server/cmd",
+    ]
+
+
+SERVER_ACLS = {"ingest": ingest_acl, "web": web_acl}
 
 
 @dataclass(frozen=True)
@@ -119,9 +143,14 @@ class MqttAccounts:
 
     def load(self) -> dict[str, Any]:
         try:
-            return json.loads(self.accounts_path.read_text())
+            data = json.loads(self.accounts_path.read_text())
         except FileNotFoundError:
-            return {"site": self.site.id, "server": None, "devices": {}}
+            data = {"site": self.site.id, "devices": {}}
+        # Before #11 one account `server.<site>` served both processes; it is replaced by one per process (the
+        # next change rewrites the files without it) and site.toml needs the new ones (`footfall device server`).
+        data.pop("server", None)
+        data.setdefault("servers", {})
+        return data
 
     def _save(self, data: dict[str, Any]) -> None:
         self.dir.mkdir(mode=0o750, parents=True, exist_ok=True)
@@ -132,8 +161,9 @@ class MqttAccounts:
 
     def _passwd_text(self, data: dict[str, Any]) -> str:
         lines = []
-        if data.get("server"):
-            lines.append(f"{data['server']['username']}:{data['server']['hash']}")
+        for process in sorted(data["servers"]):
+            entry = data["servers"][process]
+            lines.append(f"{entry['username']}:{entry['hash']}")
         for device_id in sorted(data["devices"]):
             entry = data["devices"][device_id]
             lines.append(f"{entry['username']}:{entry['hash']}")
@@ -146,8 +176,9 @@ class MqttAccounts:
             "# Anonymous clients get nothing: there are no topic lines before the first `user` line.",
             "",
         ]
-        if data.get("server"):
-            out += [f"user {data['server']['username']}", *server_acl(self.site.id, prefix), ""]
+        for process in sorted(data["servers"]):
+            acl = SERVER_ACLS[process](self.site.id, prefix)
+            out += [f"user {data['servers'][process]['username']}", *acl, ""]
         for device_id in sorted(data["devices"]):
             entry = data["devices"][device_id]
             out += [f"user {entry['username']}", *device_acl(self.site.id, device_id, prefix), ""]
@@ -155,17 +186,27 @@ class MqttAccounts:
 
     # --- operations -----------------------------------------------------------------------------
 
-    def ensure_server(self) -> tuple[Credentials, bool]:
-        """The server's account; created on first use. Returns (credentials, created)."""
+    def ensure_servers(self) -> tuple[dict[str, Credentials], bool]:
+        """The accounts of ingest and the web, created on first use. Returns ({process: credentials}, created)."""
         data = self.load()
-        if data.get("server"):
-            return Credentials(data["server"]["username"], data["server"]["password"]), False
-        password = new_password()
-        username = server_username(self.site.id)
-        data["server"] = {"username": username, "password": password, "hash": mosquitto_hash(password)}
-        self._save(data)
-        logger.info("created the MQTT account %s for the server", username)
-        return Credentials(username, password), True
+        created = False
+        for process in SERVER_PROCESSES:
+            if process not in data["servers"]:
+                password = new_password()
+                username = server_username(self.site.id, process)
+                data["servers"][process] = {
+                    "username": username,
+                    "password": password,
+                    "hash": mosquitto_hash(password),
+                }
+                created = True
+                logger.info("created the MQTT account %s for %s", username, process)
+        if created:
+            self._save(data)
+        servers = data["servers"]
+        return {
+            p: Credentials(servers[p]["username"], servers[p]["password"]) for p in SERVER_PROCESSES
+        }, created
 
     def site_device(self, device_id: str) -> Device:
         device = self.site.devices_by_id.get(device_id)
@@ -282,3 +323,15 @@ def _write_private(path: Path, text: str, mode: int) -> None:
         os.fsync(fh.fileno())
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def server_mqtt_section(servers: dict[str, Credentials]) -> str:
+    """The `[mqtt]` lines of site.toml for the server's two processes."""
+    ingest, web = servers["ingest"], servers["web"]
+    return (
+        "[mqtt]\n"
+        f"username = {_toml_str(ingest.username)}   # ingest\n"
+        f"password = {_toml_str(ingest.password)}\n"
+        f"web_username = {_toml_str(web.username)}\n"
+        f"web_password = {_toml_str(web.password)}\n"
+    )

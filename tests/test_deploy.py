@@ -143,7 +143,7 @@ def test_mosquitto_runs_the_shipped_secure_config_with_tls(tmp_path):
         EXAMPLE_SITE.read_text().replace('data_dir = "data"', f'data_dir = "{tmp_path / "data"}"')
     )
     accounts = MqttAccounts(load_site(site_file))
-    server, _ = accounts.ensure_server()
+    server = accounts.ensure_servers()[0]["ingest"]
     device = accounts.add_device("door-main")
     plain, tls = free_port(), free_port()
     # LocalBroker adds footfall.conf, a user and persistence location; its own listener stays anonymous-free.

@@ -87,7 +87,7 @@ def accounts(site):
 def secure_broker(tmp_path, accounts):
     if shutil.which("mosquitto") is None:
         pytest.fail("mosquitto is not installed: .ci/run installs it (apt-get install mosquitto)")
-    accounts.ensure_server()
+    accounts.ensure_servers()
     conf = f"password_file {accounts.passwd_path}\nacl_file {accounts.acl_path}\n"
     broker = LocalBroker(tmp_path / "broker", kind="mosquitto", anonymous=False, extra_conf=conf).start()
     yield broker
@@ -109,7 +109,7 @@ def clients(secure_broker):
 
 
 def server_creds(accounts: MqttAccounts) -> Credentials:
-    return accounts.ensure_server()[0]
+    return accounts.ensure_servers()[0]["ingest"]
 
 
 def register(broker: LocalBroker, accounts: MqttAccounts, *device_ids: str) -> list[Credentials]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from footfall import topics
 from footfall.clock import format_ts, utcnow
-from footfall.errors import ValidationError
+from footfall.errors import ConfigError, ValidationError
 from footfall.link import LinkSettings, MqttLink
 from footfall.messages import decode_status, encode_json, load_json
 from footfall.site import SiteConfig
@@ -25,6 +25,25 @@ logger = logging.getLogger(__name__)
 SUBSCRIBER_QUEUE = 1000
 MAX_ALERTS_PAYLOAD = 1024 * 1024  # every open help call, retained by ingest: larger than one event
 Item = tuple[str, dict[str, Any]]  # ("room" | "device" | "alerts" | "live", payload)
+
+
+def web_link_settings(site: SiteConfig) -> LinkSettings:
+    """The web's own broker account (`[mqtt] web_username`/`web_password`); `username`/`password` are ingest's.
+
+    On the secure broker a client id is its user name, so a web logged in as ingest would close ingest's connection
+    each time it connects: refuse to start instead, with the fix in the message.
+    """
+    section = dict(site.mqtt)
+    if section.get("web_username"):
+        section["username"], section["password"] = section["web_username"], section.get("web_password")
+    elif section.get("username"):
+        raise ConfigError(
+            site.path,
+            "mqtt.web_username",
+            "the web needs its own MQTT account beside ingest's username: "
+            "`footfall device server` prints the web_username and web_password lines",
+        )
+    return LinkSettings.from_config(section)
 
 
 class LocalHub:
@@ -111,7 +130,7 @@ class LiveHub(LocalHub):
         prefix = site.prefix
         self.link = MqttLink(
             client_id or f"footfall-server-{site.id}-web-{os.getpid()}",
-            LinkSettings.from_config(site.mqtt),
+            web_link_settings(site),
             clean_session=True,
             subscriptions=[
                 (topics.all_room_states(site.id, prefix), 1),
