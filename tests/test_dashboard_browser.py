@@ -90,17 +90,23 @@ def browser():
         chromium.close()
 
 
-def test_crossing_reaches_the_open_dashboard_within_a_second(broker, running, browser):
-    from playwright.sync_api import expect
-
-    base, token = running
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def staff_page(browser, base: str):
+    """A 1280x900 page logged in as the staff user, on the dashboard."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base}/login")
     page.fill("#username", STAFF)
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
     page.wait_for_url(f"{base}/")
+    return page
+
+
+def test_crossing_reaches_the_open_dashboard_within_a_second(broker, running, browser):
+    from playwright.sync_api import expect
+
+    base, token = running
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = staff_page(browser, base)
     occupancy = page.locator("#occupancy-book-bar")
     expect(occupancy).to_have_text("0")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "connected", timeout=5000)

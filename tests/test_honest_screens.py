@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from footfall.clock import format_ts, utcnow
 from footfall.kiosk.main import KioskService
 from tests.conftest import ARTIFACTS, footfall_env, wait_server_online
-from tests.test_dashboard_browser import PASSWORD, STAFF, browser, running  # noqa: F401 - fixtures
+from tests.test_dashboard_browser import browser, running, staff_page  # noqa: F401 - fixtures
 from tests.test_ingest_mqtt import pub
 from tests.test_kiosk_app import make_config
 
@@ -37,12 +37,7 @@ def status(kind: str = "counter") -> str:
 
 def test_dashboard_says_not_live_and_unknown_when_its_broker_stops(broker, running, browser):  # noqa: F811
     base, _token = running
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{base}/login")
-    page.fill("#username", STAFF)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
+    page = staff_page(browser, base)
     pill = page.locator("#live-status")
     expect(pill).to_have_attribute("data-state", "connected", timeout=5000)
     title = page.title()
@@ -78,12 +73,7 @@ def test_dashboard_says_not_live_and_unknown_when_its_broker_stops(broker, runni
 
 def test_dashboard_stops_claiming_live_when_the_web_process_freezes(running, browser):  # noqa: F811
     base, _token = running
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{base}/login")
-    page.fill("#username", STAFF)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/")
+    page = staff_page(browser, base)
     pill = page.locator("#live-status")
     expect(pill).to_have_attribute("data-state", "connected", timeout=5000)
     [web] = [p for p in psutil.Process().children() if "web" in p.cmdline()]
