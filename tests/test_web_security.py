@@ -25,7 +25,8 @@ from footfall.site import site_from_dict
 from tests.conftest import EXAMPLE_SITE
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
-PUBLIC = {"static", "auth.login", "healthz", "api.healthz_v1"}
+# The OpenAPI document describes the API, not its data (docs/api.md): anyone may read it.
+PUBLIC = {"static", "auth.login", "healthz", "api.healthz_v1", "openapi.openapi_json"}
 # Endpoints whose minimum role must not silently drop (any other route gets the structural checks only).
 AT_LEAST = {
     "api.adjust": "staff",

@@ -61,7 +61,7 @@ def create_app(
 ) -> Flask:
     """Build the web app. `live=None` means no MQTT: changes fan out to this process's streams only."""
     from footfall.server import audit
-    from footfall.server.web import alerts, api, auth, dashboard, i18n, metrics, reports, security
+    from footfall.server.web import alerts, api, auth, dashboard, i18n, metrics, openapi, reports, security
     from footfall.server.web.live import LocalHub
 
     app = Flask(
@@ -104,6 +104,7 @@ def create_app(
     reports.init_app(app)
     audit.init_app(app)
     metrics.init_app(app)
+    openapi.init_app(app)
     security.init_app(app, site)  # last: CSRF check and security headers for every route
     return app
 
