@@ -176,6 +176,81 @@
   F.connect(applyDevice, showAlerts, deviceActivity);
   setInterval(refreshDevices, 30000);
 
+  // Rooms stay sorted fullest first (the same order as server.web.dashboard.fullness) as counts change, but a
+  // card never moves while staff are acting on the grid: pointer over it, keyboard focus in it, a menu or dialog
+  // open.
+  var grid = document.getElementById("room-grid");
+  var RANK = { full: 0, busy: 1, ok: 2 };
+  var configOrder = F.page.roomOrder;
+
+  function levelOf(room) {
+    var badge = document.getElementById("level-" + room);
+    return badge ? badge.getAttribute("data-level") : "ok";
+  }
+
+  function fullnessKey(room) {
+    var cap = F.page.rooms[room].capacity;
+    var share = cap > 0 ? (F.occupancy[room] || 0) / cap : 0;
+    return [RANK[levelOf(room)], -share, configOrder.indexOf(room)];
+  }
+
+  function busy() {
+    return grid.matches(":hover") || !!grid.querySelector(":focus-visible") ||
+      !!document.querySelector('.room-menu:not([hidden])') || !!document.querySelector("dialog[open]");
+  }
+
+  var resortWanted = false;
+  function resort() {
+    if (!grid) return;
+    if (busy()) { resortWanted = true; return; }
+    resortWanted = false;
+    var cards = Array.prototype.slice.call(grid.querySelectorAll(".room-card"));
+    var sorted = cards.slice().sort(function (a, b) {
+      var ka = fullnessKey(a.getAttribute("data-room"));
+      var kb = fullnessKey(b.getAttribute("data-room"));
+      for (var i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] - kb[i];
+      return 0;
+    });
+    if (sorted.every(function (card, i) { return card === cards[i]; })) return;
+    sorted.forEach(function (card) { grid.appendChild(card); });
+  }
+  function resortIfWanted() { if (resortWanted) setTimeout(resort, 0); }
+  document.addEventListener("footfall:room", resort);
+  if (grid) {
+    grid.addEventListener("pointerleave", resortIfWanted);
+    grid.addEventListener("focusout", resortIfWanted);
+  }
+  F.resort = resort;
+
+  // The per-room menu (staff only): one button opens it, a click elsewhere or Escape closes it.
+  function closeMenus(except) {
+    document.querySelectorAll("[data-menu]").forEach(function (button) {
+      var menu = document.getElementById(button.getAttribute("aria-controls"));
+      if (menu === except) return;
+      if (!menu.hidden) {
+        menu.hidden = true;
+        button.setAttribute("aria-expanded", "false");
+      }
+    });
+    resortIfWanted();
+  }
+  document.querySelectorAll("[data-menu]").forEach(function (button) {
+    var menu = document.getElementById(button.getAttribute("aria-controls"));
+    button.addEventListener("click", function (e) {
+      e.stopPropagation();
+      closeMenus(menu);
+      menu.hidden = !menu.hidden;
+      button.setAttribute("aria-expanded", String(!menu.hidden));
+      if (!menu.hidden) menu.querySelector("button").focus();
+    });
+    menu.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { closeMenus(); button.focus(); }
+    });
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest || !e.target.closest(".room-menu")) closeMenus();
+  });
+
   var dialog = document.getElementById("adjust-dialog");
   if (!dialog) return; // not staff
   var form = document.getElementById("adjust-form");
@@ -193,6 +268,7 @@
   document.querySelectorAll("[data-adjust]").forEach(function (button) {
     button.addEventListener("click", function () {
       currentRoom = button.getAttribute("data-adjust");
+      closeMenus();
       document.getElementById("adjust-title").textContent =
         t("adjust.title", { room: F.page.rooms[currentRoom].name });
       number.value = F.occupancy[currentRoom] || 0;
@@ -205,6 +281,11 @@
   });
 
   document.getElementById("adjust-cancel").addEventListener("click", function () { dialog.close(); });
+  dialog.addEventListener("close", function () {
+    var opener = document.querySelector('[data-menu="' + currentRoom + '"]');
+    if (opener) opener.focus();  // back where the staff member was, not on the hidden menu item
+    resortIfWanted();
+  });
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();

@@ -70,9 +70,19 @@
       badge.textContent = t("level." + state.level);
       badge.setAttribute("data-level", state.level);
     }
-    setLevelClass(document.getElementById("room-" + room), state.level);
+    var card = document.getElementById("room-" + room);
+    setLevelClass(card, state.level);
+    // Over capacity is more than "full": say by how many, in words and not by colour alone.
+    var over = state.capacity > 0 ? Math.max(0, state.occupancy - state.capacity) : 0;
+    var flag = document.getElementById("over-" + room);
+    if (flag) {
+      flag.hidden = over === 0;
+      flag.textContent = t("room.over", { n: over });
+    }
+    if (card) card.classList.toggle("over", over > 0);
     setFill(room, state.occupancy, state.capacity);
     totals();
+    document.dispatchEvent(new CustomEvent("footfall:room", { detail: state }));
     if (entriesChanged && page.entranceRooms.indexOf(room) >= 0) refreshVisits();
   }
 

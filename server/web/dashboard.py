@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, render_template, request
 from flask_login import current_user
 
 from footfall.clock import parse_ts
+from footfall.levels import LEVELS
 from footfall.server.rooms import live_states, today
 from footfall.server.web import data, web
 from footfall.server.web.auth import is_api_request, require_page
@@ -23,6 +24,9 @@ def _overview() -> dict[str, Any]:
     now = w.now()
     day = today(w.site, now)
     rooms = live_states(w.site, w.store.rooms_live(), now)
+    for rank, room in enumerate(sorted(rooms, key=fullness)):
+        room["order"] = rank
+        room["over"] = max(0, room["occupancy"] - room["capacity"]) if room["capacity"] > 0 else 0
     entrance_rooms = sorted(
         {door.inside for door in w.site.doors_by_device.values() if door.outside == "outdoors"}
     )
@@ -37,6 +41,13 @@ def _overview() -> dict[str, Any]:
     }
 
 
+def fullness(state: dict[str, Any]) -> tuple[int, float]:
+    """How the dashboard orders rooms: full first, then busy, then the rest, each by share of capacity (most
+    first); dashboard.js sorts live updates the same way."""
+    share = state["occupancy"] / state["capacity"] if state["capacity"] > 0 else 0.0
+    return (LEVELS[::-1].index(state["level"]), -share)
+
+
 def _page_data(overview: dict[str, Any], **extra: Any) -> dict[str, Any]:
     lang = current_lang()
     site = overview["site"]
@@ -44,6 +55,9 @@ def _page_data(overview: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "lang": lang,
         "timezone": site.timezone.key,
         "rooms": {room.id: {"name": room_name(room, lang), "capacity": room.capacity} for room in site.rooms},
+        "roomOrder": [
+            room.id for room in site.rooms
+        ],  # the site file's order (JSON objects may be re-sorted)
         "entranceRooms": overview["entrance_rooms"],
         **extra,
     }
@@ -57,10 +71,12 @@ def index():
     devices = data.device_list(w.site, w.store.devices(), w.now())
     staff = current_user.has("staff")
     page = _page_data(overview, staff=staff)
+    places = _device_places()
     return render_template(
         "dashboard.html",
         devices=devices,
-        places=_device_places(),
+        places=places,
+        show_ids=_ids_to_show(devices, places),
         staff=staff,
         page=page,
         user=current_user,
@@ -82,6 +98,15 @@ def _device_places() -> dict[str, str]:
         elif device.room:
             places[device.id] = room_name(site.rooms_by_id[device.room], lang)
     return places
+
+
+def _ids_to_show(devices: list[dict[str, Any]], places: dict[str, str]) -> set[str]:
+    """Devices a person cannot tell apart by place and kind (two counters on one room's doors, no place at all):
+    these show their id too; the others keep one line each so all of them fit beside the rooms."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for d in devices:
+        seen.setdefault((places.get(d["id"], ""), d["kind"]), []).append(d["id"])
+    return {i for (place, _kind), ids in seen.items() if not place or len(ids) > 1 for i in ids}
 
 
 @bp.get("/screen")
