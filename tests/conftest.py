@@ -132,3 +132,15 @@ def procs(tmp_path):
     for proc in started:
         proc.stop()
         sys.stderr.write(f"--- {proc.args} ---\n{proc.output()[-4000:]}\n")
+
+
+def door_runtime(outbox, port: int, device: str = "door-main", site: str = "dongsi"):
+    """A counter's edge runtime (not started) with its outbox at `outbox`, on the broker at 127.0.0.1:`port`."""
+    from footfall.edge import EdgeRuntime, EdgeSettings
+    from footfall.link import LinkSettings
+
+    link = LinkSettings(host="127.0.0.1", port=port)
+    settings = EdgeSettings(
+        site=site, device=device, kind="counter", outbox_path=str(outbox), link=link, clock="synced"
+    )
+    return EdgeRuntime(settings)

@@ -12,14 +12,13 @@ import pytest
 
 from footfall import edge
 from footfall.clock import utcnow
-from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.link import LinkSettings
+from footfall.edge import EdgeRuntime
 from footfall.messages import Crossing, DeviceStatus
 from footfall.outbox import Outbox, OutboxDamaged
 from footfall.server.ingest import Incoming, Ingestor
 from footfall.server.store import SqliteStore
 from footfall.site import load_site
-from tests.conftest import footfall_env, wait_server_online, wait_until
+from tests.conftest import door_runtime, footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +51,8 @@ def devices(broker, tmp_path):
     started: list[EdgeRuntime] = []
 
     def start(device: str = "door-main", site: str = "dongsi", outbox: str | None = None) -> EdgeRuntime:
-        runtime = EdgeRuntime(
-            EdgeSettings(
-                site=site,
-                device=device,
-                kind="counter",
-                outbox_path=str(tmp_path / (outbox or f"outbox-{device}-{len(started)}.db")),
-                link=LinkSettings(port=broker.port),
-                clock="synced",
-            )
-        ).start()
+        path = tmp_path / (outbox or f"outbox-{device}-{len(started)}.db")
+        runtime = door_runtime(path, broker.port, device=device, site=site).start()
         started.append(runtime)
         return runtime
 

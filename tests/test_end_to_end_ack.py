@@ -12,12 +12,10 @@ import pytest
 
 from footfall.clock import utcnow
 from footfall.demo.broker import LocalBroker
-from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.link import LinkSettings
 from footfall.messages import Crossing
 from footfall.outbox import Outbox
 from footfall.server.acks import seq_ranges
-from tests.conftest import footfall_env, wait_server_online, wait_until
+from tests.conftest import door_runtime, footfall_env, wait_server_online, wait_until
 
 TOTAL = 500
 
@@ -59,16 +57,7 @@ def test_broker_sigkilled_before_saving_loses_none_of_the_acknowledged_events(tm
         broker.restart()  # graceful: the server's session is saved, as on a broker that has run for a while
         ingest.stop()  # the server is down (restarting, updating)
 
-        device = EdgeRuntime(
-            EdgeSettings(
-                site="dongsi",
-                device="door-main",
-                kind="counter",
-                outbox_path=str(tmp_path / "outbox.db"),
-                link=LinkSettings(port=broker.port),
-                clock="synced",
-            )
-        ).start()
+        device = door_runtime(tmp_path / "outbox.db", broker.port).start()
         for _ in range(TOTAL):
             device.emit(lambda **kw: Crossing(**kw, direction="in"))
         wait_until(
@@ -97,16 +86,7 @@ def test_broker_sigkilled_before_saving_loses_none_of_the_acknowledged_events(tm
 
 
 def test_status_reports_the_oldest_unconfirmed_events_age(tmp_path):
-    device = EdgeRuntime(
-        EdgeSettings(
-            site="dongsi",
-            device="door-main",
-            kind="counter",
-            outbox_path=str(tmp_path / "outbox.db"),
-            link=LinkSettings(port=1),  # never connects: nothing is confirmed
-            clock="synced",
-        )
-    )
+    device = door_runtime(tmp_path / "outbox.db", 1)  # never connects: nothing is confirmed
     assert "unconfirmed_age_s" not in device.health()
     first = device.emit(lambda **kw: Crossing(**kw, direction="in"))
     device.emit(lambda **kw: Crossing(**kw, direction="out"))

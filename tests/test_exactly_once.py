@@ -8,10 +8,8 @@ import threading
 
 import pytest
 
-from footfall.edge import EdgeRuntime, EdgeSettings
-from footfall.link import LinkSettings
 from footfall.messages import Crossing
-from tests.conftest import footfall_env, wait_server_online, wait_until
+from tests.conftest import door_runtime, footfall_env, wait_server_online, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +30,7 @@ def test_ingest_sigkill_and_broker_restart_lose_nothing(broker, site_file, procs
     ingest = procs("server", "-c", str(site_file), "--only", "ingest", env=env, name="ingest")
     wait_server_online(broker)
 
-    device = EdgeRuntime(
-        EdgeSettings(
-            site="dongsi",
-            device="door-main",
-            kind="counter",
-            outbox_path=str(tmp_path / "outbox.db"),
-            link=LinkSettings(port=broker.port),
-            clock="synced",
-        ),
-    ).start()
+    device = door_runtime(tmp_path / "outbox.db", broker.port).start()
     producer = threading.Thread(
         target=lambda: [device.emit(lambda **kw: Crossing(**kw, direction="in")) for _ in range(TOTAL)],
         daemon=True,
