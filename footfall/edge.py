@@ -162,6 +162,7 @@ class EdgeRuntime:
             on_publish=self._handle_publish,
         )
         self._pump_tick = time.monotonic()
+        self._status_due = False
         self._pump = threading.Thread(target=self._run_pump, name="outbox-pump", daemon=True)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -265,16 +266,21 @@ class EdgeRuntime:
         )
 
     def publish_status(self) -> None:
+        """Pump thread only: statuses built and sent by one thread arrive in order, so the server never sees
+        `last_seq` go back (which it would take for a lost outbox)."""
         if self.link.connected.is_set():
             self.link.publish(self.status_topic, self.status().encode(), qos=1, retain=True)
+
+    def _status_soon(self) -> None:
+        self._status_due = True
+        self._wake.set()
 
     # --- network thread -------------------------------------------------------------------------
 
     def _handle_connect(self, session_present: bool) -> None:
         self._connected_at = time.monotonic()
-        self.publish_status()
         self._replay = True
-        self._wake.set()
+        self._status_soon()
 
     def _handle_disconnect(self) -> None:
         """Count connections the broker closes within seconds: a second client with our id takes them over."""
@@ -334,7 +340,7 @@ class EdgeRuntime:
                 logger.warning("unknown command %r", body.get("cmd"))
                 return
             handler(body)
-            self.publish_status()
+            self._status_soon()
 
     def _handle_ack(self, payload: bytes) -> None:
         try:
@@ -375,6 +381,10 @@ class EdgeRuntime:
             self._wake.clear()
             self._collect_acks()
             now = time.monotonic()
+            if self._status_due:  # (re)connected or a command ran: say so before replaying the outbox
+                self._status_due = False
+                self.publish_status()
+                next_status = now + HEARTBEAT_S
             if self._replay or self._front_stale(now) or self._confirmation_overdue(now):
                 self._restart_from_outbox()
             # Each confirmation is one delete transaction (one fsync): ingest confirms a batch at a time. A delete
