@@ -221,3 +221,30 @@ def test_removed_device_is_refused(clients, accounts, secure_broker):
     assert not _can_connect(secure_broker.port, old)
     # Mosquitto 2.0 also drops the connection the device still had open when it rereads its files.
     assert wait_until(lambda: not still_open.c.is_connected(), message="open connection dropped")
+
+
+def test_the_web_account_only_asks_ingest_and_reads_what_it_shows(clients, accounts, secure_broker):
+    """The web's own account (#11): it may send ingest server commands and read room states, device status,
+    alerts and server status; room state, alerts, schedule and acks stay ingest's alone."""
+    (device_creds,) = register(secure_broker, accounts, "door-main")
+    servers = accounts.ensure_servers()[0]
+    ingest, web = clients(servers["ingest"], "ingest"), clients(servers["web"], "web")
+    door = clients(device_creds, "door")
+    assert ingest.connected() and web.connected() and door.connected()
+    ingest.subscribe(f"{BASE}/server/cmd")
+    door.subscribe(f"{BASE}/room/+/state", f"{BASE}/schedule", f"{BASE}/device/door-main/ack")
+    web.subscribe(
+        f"{BASE}/room/+/state", f"{BASE}/device/+/status", f"{BASE}/alerts", f"{BASE}/server/status"
+    )
+    for forged in ("room/hall/state", "schedule", "device/door-main/ack", "alerts", "server/status"):
+        web.publish(f"{BASE}/{forged}", b"forged-by-web")
+    web.publish(f"{BASE}/server/cmd", b'{"v":1,"cmd":"republish-alerts"}')
+    assert ingest.next_message() == (f"{BASE}/server/cmd", b'{"v":1,"cmd":"republish-alerts"}')
+    # What ingest publishes reaches the web (and the door), and none of the web's forgeries did before it.
+    for topic in (f"{BASE}/room/hall/state", f"{BASE}/alerts", f"{BASE}/server/status"):
+        ingest.publish(topic, b"from-ingest")
+        assert web.next_message() == (topic, b"from-ingest")
+    door.publish(f"{BASE}/device/door-main/status", b"status")
+    assert web.next_message() == (f"{BASE}/device/door-main/status", b"status")
+    assert door.next_message() == (f"{BASE}/room/hall/state", b"from-ingest")
+    assert door.messages.empty()
