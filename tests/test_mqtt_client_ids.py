@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
@@ -54,22 +55,23 @@ class Secure:
         need("mosquitto")
         (tmp_path / "certs").mkdir()
         make_certificates(tmp_path / "certs")
-        self.plain, tls = free_port(), free_port()
+        self.plain, self.tls = free_port(), free_port()
+        self.ca = str(tmp_path / "certs" / "ca.crt")
         for device in ("door-main", "door-book-bar"):
-            device_add(site_file, device, tls)
+            device_add(site_file, device, self.tls)
         site = load_site(site_file)
         accounts = MqttAccounts(site)
         self.servers, _ = accounts.ensure_servers()
         devices = json.loads((accounts.dir / "accounts.json").read_text())["devices"]
         assert set(devices) == {"door-main", "door-book-bar"}
         self.device = {d: self._device_creds(accounts, d) for d in devices}
-        conf = secure_config(tmp_path, accounts, self.plain, tls)
+        conf = secure_config(tmp_path, accounts, self.plain, self.tls)
         assert conf.count(LOCK) == 2, "secure.conf locks the client id on both listeners"
         if not locked:
             conf = conf.replace(LOCK, "")
         self.broker = LocalBroker(tmp_path / "broker", kind="mosquitto", anonymous=False, extra_conf=conf)
         self.broker.start()
-        assert wait_for_port(self.plain)
+        assert wait_for_port(self.plain) and wait_for_port(self.tls)
 
     @staticmethod
     def _device_creds(accounts: MqttAccounts, device: str) -> Credentials:
@@ -97,7 +99,9 @@ class Secure:
 class Client:
     """A paho client that records its CONNACK and whether the broker closed its connection."""
 
-    def __init__(self, port: int, creds: Credentials, client_id: str, clean_session: bool):
+    def __init__(
+        self, port: int, creds: Credentials, client_id: str, clean_session: bool, ca: str | None = None
+    ):
         self.answered, self.dropped = threading.Event(), threading.Event()
         self.refused: str | None = None
         self.messages: list[bytes] = []
@@ -112,7 +116,9 @@ class Client:
         self.c.on_disconnect = lambda *_a: self.dropped.set()
         self.c.on_message = lambda _c, _u, m: self.messages.append(m.payload)
         self.c.reconnect_delay_set(60, 60)  # a dropped client stays dropped: the test looks at that one drop
-        self.c.connect("127.0.0.1", port, 30)
+        if ca:  # the Pis' way in: TLS on the LAN listener, the certificate made for "localhost" here
+            self.c.tls_set(ca_certs=ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.c.connect("localhost" if ca else "127.0.0.1", port, 30)
         self.c.loop_start()
         assert self.answered.wait(10), "no CONNACK"
 
@@ -171,7 +177,15 @@ def test_a_device_using_ingests_client_id_gets_its_own_and_every_event_is_stored
             )
             if seq % (EVENTS // TAKEOVERS) == 0 and len(attacks) < TAKEOVERS:
                 # The book-bar door's account asks for ingest's id with a clean session, as the hostile test did.
-                attack = Client(secure.plain, secure.device["door-book-bar"], INGEST_ID, clean_session=True)
+                # Over TLS as a Pi would, and on the loopback listener too (both lock the id), asking for the id
+                # ingest asks for and for the one the broker gives it (its user name).
+                via = (
+                    {"port": secure.tls, "ca": secure.ca} if len(attacks) % 2 == 0 else {"port": secure.plain}
+                )
+                wanted = INGEST_ID if len(attacks) % 4 < 2 else secure.servers["ingest"].username
+                attack = Client(
+                    creds=secure.device["door-book-bar"], client_id=wanted, clean_session=True, **via
+                )
                 attacks.append(attack.refused)
                 attack.close()
         assert attacks == [None] * TAKEOVERS  # accepted, under its own id (the broker's log below)
