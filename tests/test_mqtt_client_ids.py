@@ -269,3 +269,23 @@ def test_the_web_refuses_ingests_account(site_file):
     )
     settings = web_link_settings(load_site(site_file))
     assert (settings.username, settings.password) == ("server.dongsi.web", "y")
+
+
+def test_the_one_server_account_of_before_is_replaced_by_two(site_file):
+    """Accounts made before #11 had one `server.<site>` for both processes: it goes at the next change."""
+    site = load_site(site_file)
+    accounts = MqttAccounts(site)
+    accounts.dir.mkdir(parents=True)
+    old = {
+        "site": SITE,
+        "server": {"username": "server.dongsi", "password": "p", "hash": "$7$h"},
+        "devices": {},
+    }
+    accounts.accounts_path.write_text(json.dumps(old))
+    accounts.passwd_path.write_text("server.dongsi:$7$h\n")
+    servers, created = accounts.ensure_servers()
+    assert created and set(servers) == {"ingest", "web"}
+    users = [line.split(":")[0] for line in accounts.passwd_path.read_text().splitlines()]
+    assert sorted(users) == ["server.dongsi.ingest", "server.dongsi.web"]
+    assert "user server.dongsi\n" not in accounts.acl_path.read_text()
+    assert "server" not in json.loads(accounts.accounts_path.read_text())
