@@ -26,6 +26,14 @@ deploy/mosquitto settings) serves every part of one run, so the figures compare 
   entries to base + k; its latency is the arrival of the first SSE `room` event for the hall with
   entries_today >= base + k minus the moment just before `publish()` was called (both perf_counter in this
   process). Target p99 < 100 ms.
+- `shared_*`: the same N events into district ingest workers on one shared subscription (issue #14): a second
+  Mosquitto (same settings), a throwaway PostgreSQL (tests/pg.py), SHARED_WORKERS `footfall district ingest`
+  subprocesses whose persistent sessions share `$share/district-ingest/footfall/+/device/+/event`, primed with two
+  bare sessions before the same nine-process publish, so the broker splits the N events among the workers'
+  sessions and queues all N for each bare one. The baseline is still ONE bare paho subscriber (QoS 1), before and
+  after. `shared_ingest_rate` runs from the earliest `received` stamp in PostgreSQL (the first batch taken) to the
+  moment a 20 ms poll sees all N rows committed (a commit precedes every acknowledgement); PostgreSQL must then
+  hold exactly N events, no dead letters. `shared_ratio` = shared_ingest_rate / shared_bare_rate (target >= 0.7).
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ SSE_RATE = 100  # events per second
 SSE_SECONDS = 10
 TIMEOUT = 20.0
 BARE_IDS = ("bench-bare-1", "bench-bare-2")
+SHARED_WORKERS = int(os.environ.get("BENCH_SHARED_WORKERS", "2"))
+SHARE = "$share/district-ingest/footfall/+/device/+/event"
 
 
 def client(client_id: str, clean: bool) -> mqtt.Client:
@@ -343,6 +353,64 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def shared_run(tmp: Path, site, lines: dict[str, list[str]], env: dict[str, str]) -> dict[str, float]:
+    """N events through SHARED_WORKERS district ingest workers on one `$share/` subscription into PostgreSQL,
+    against a single bare subscriber on the same broker (see the module docstring)."""
+    import psycopg
+
+    from footfall.server.district import DistrictAccounts, worker_username
+    from footfall.server.district_store import DistrictStore
+    from tests.pg import PgCluster
+
+    event_topics = [f"footfall/{site.id}/device/+/event"]
+    cluster = PgCluster().start()
+    workers: list[subprocess.Popen] = []
+    try:
+        dsn = cluster.create_database("bench_ingest")
+        DistrictStore(dsn).close()  # migrations before the clock runs (the workers find them applied)
+        accounts = DistrictAccounts(tmp / "district-accounts")
+        accounts.ensure_workers(SHARED_WORKERS)
+        with LocalBroker(tmp / "shared-broker") as broker, psycopg.connect(dsn, autocommit=True) as db:
+            for bare_id in BARE_IDS:
+                prime_session(broker.port, bare_id, event_topics)
+            for index in range(1, SHARED_WORKERS + 1):
+                prime_session(broker.port, worker_username(index), [SHARE])
+            publish_lines(broker.port, site.id, lines)
+            bare_before = bare_rate(broker.port, N, event_topics, BARE_IDS[0])
+            for index in range(1, SHARED_WORKERS + 1):
+                args = ["district", "ingest", "--database", dsn, "--dir", str(accounts.dir),
+                        "--worker", str(index), "--port", str(broker.port)]  # fmt: skip
+                workers.append(footfall_proc(args, env, tmp / f"worker-{index}.log"))
+
+            def all_stored() -> float | None:
+                n = db.execute("SELECT count(*) FROM events").fetchone()[0]
+                return time.time() if n >= N else None
+
+            deadline = time.monotonic() + TIMEOUT + 20
+            while (end := all_stored()) is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the shared workers did not store every event in time")
+                time.sleep(0.02)
+            count, first = db.execute("SELECT count(*), min(received) FROM events").fetchone()
+            dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+            if count != N or dead:
+                raise RuntimeError(
+                    f"PostgreSQL holds {count} events and {dead} dead letters, expected {N} and 0"
+                )
+            rate = N / (end - first.timestamp())
+            bare_after = bare_rate(broker.port, N, event_topics, BARE_IDS[1])
+    except Exception:
+        for index in range(1, len(workers) + 1):
+            log = tmp / f"worker-{index}.log"
+            sys.stderr.write(f"--- worker-{index}.log ---\n{log.read_text(errors='replace')[-3000:]}\n")
+        raise
+    finally:
+        for proc in workers:
+            stop_proc(proc)
+        cluster.stop()
+    return {"before": bare_before, "after": bare_after, "rate": rate}
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -405,6 +473,18 @@ def main() -> None:
     print(f"sse_p50_ms: {percentile(latencies, 50):.1f}")
     print(f"sse_p99_ms: {percentile(latencies, 99):.1f}")
     print(f"sse_max_ms: {max(latencies):.1f}")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        site = load_site(make_site(tmp))
+        lines, _ = make_events(site, N)
+        shared = shared_run(tmp, site, lines, {**os.environ, "PYTHONPATH": str(ROOT)})
+    shared_bare = (shared["before"] + shared["after"]) / 2
+    print(f"shared_workers: {SHARED_WORKERS}")
+    print(f"shared_bare_rate_before: {shared['before']:.0f}")
+    print(f"shared_bare_rate_after: {shared['after']:.0f}")
+    print(f"shared_bare_rate: {shared_bare:.0f}")
+    print(f"shared_ingest_rate: {shared['rate']:.0f}")
+    print(f"shared_ratio: {shared['rate'] / shared_bare:.2f}")
 
 
 if __name__ == "__main__":
