@@ -383,24 +383,37 @@ def csv_cell(value: Any) -> Any:
     return "'" + value if is_formula_like(value) else value
 
 
+Table = tuple[str, list[str], list[list[Any]]]
+
+
 def write_csv(rep: dict[str, Any], out: IO[str], lang: str = "zh-CN") -> None:
     """All tables in one CSV: a title row, the header, the rows, a blank row."""
+    write_tables_csv(tables(rep, lang), out)
+
+
+def write_xlsx(rep: dict[str, Any], out: IO[bytes] | str | Path, lang: str = "zh-CN") -> None:
+    """One sheet per table; numbers stay numbers, and no text becomes a formula."""
+    write_tables_xlsx(tables(rep, lang), out)
+
+
+def write_tables_csv(named_tables: list[Table], out: IO[str]) -> None:
+    """(name, header, rows) tables in one CSV (also the district's reports)."""
     writer = csv.writer(out)
-    for name, header, rows in tables(rep, lang):
+    for name, header, rows in named_tables:
         writer.writerow([csv_cell(name)])
         writer.writerow([csv_cell(v) for v in header])
         writer.writerows([[csv_cell(v) for v in row] for row in rows])
         writer.writerow([])
 
 
-def write_xlsx(rep: dict[str, Any], out: IO[bytes] | str | Path, lang: str = "zh-CN") -> None:
-    """One sheet per table; numbers stay numbers, and no text becomes a formula."""
+def write_tables_xlsx(named_tables: list[Table], out: IO[bytes] | str | Path) -> None:
+    """One sheet per (name, header, rows) table (also the district's reports)."""
     from openpyxl import Workbook
     from openpyxl.cell.cell import Cell
 
     book = Workbook()
     book.remove(book.active)
-    for name, header, rows in tables(rep, lang):
+    for name, header, rows in named_tables:
         sheet = book.create_sheet(name[:31])
         for row in (header, *rows):
             cells = []
