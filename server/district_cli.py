@@ -46,7 +46,10 @@ def district() -> None:
 @click.option(
     "--database", envvar="FOOTFALL_DISTRICT_DATABASE", default=None, help="Also register its doors."
 )
-def add_site(accounts_dir, config_path, district_host, district_port, cafile, out, database) -> None:
+@click.option("--site-url", help="The site's own dashboard, linked from the district web (with --database).")
+def add_site(
+    accounts_dir, config_path, district_host, district_port, cafile, out, database, site_url
+) -> None:
     """Give a site an account on the district broker and write its site broker's bridge file."""
     from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config
 
@@ -62,6 +65,8 @@ def add_site(accounts_dir, config_path, district_host, district_port, cafile, ou
 
         store = DistrictStore(database)
         store.add_site(site)
+        if site_url:
+            store.set_site_url(site.id, site_url)
         store.close()
     click.echo(f"site {site.id}: account site.{site.id} on the district broker; bridge file {out}")
 
@@ -130,3 +135,73 @@ def rollup(database, day) -> None:
     store = DistrictStore(database)
     click.echo(f"{store.rollup_day(when)} site-room rows for {when}")
     store.close()
+
+
+@district.command("web")
+@DATABASE
+@click.option("--listen", default="127.0.0.1:8100", show_default=True, help="HOST:PORT to serve on.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="FOOTFALL_DISTRICT_DATA",
+    help="Keeps the session key (secret_key, mode 0600), so logins survive a restart.",
+)
+def web(database, listen, data_dir) -> None:
+    """Serve the district dashboard and reports (its own web app; accounts: `footfall district user add`)."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()  # before Flask and psycopg: one greenlet per connection
+    import logging
+    import signal
+    from pathlib import Path
+
+    import gevent
+    import psycopg
+
+    from footfall.server.district_web import create_app
+    from footfall.server.web import persisted_secret_key
+    from footfall.server.web.httpserver import guarded_server
+
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise click.BadParameter("use HOST:PORT, e.g. 0.0.0.0:8100", param_hint="--listen")
+    try:
+        app = create_app(database, persisted_secret_key(Path(data_dir)) if data_dir else None)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"cannot open the district database: {exc}") from None
+    server = guarded_server((host, int(port_text)), app, {}, log=logging.getLogger("district.web.access"))
+    gevent.signal_handler(signal.SIGTERM, lambda *a: gevent.spawn(server.stop, timeout=3))
+    gevent.signal_handler(signal.SIGINT, lambda *a: gevent.spawn(server.stop, timeout=3))
+    try:
+        server.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {listen}: {exc.strerror}") from None
+    click.echo(f"district web on http://{host}:{server.server_port}/", err=True)
+    server.serve_forever()
+
+
+@district.group("user")
+def user() -> None:
+    """District web accounts: district viewers (every site) and a site's staff (their own site only)."""
+
+
+@user.command("add")
+@DATABASE
+@click.argument("username")
+@click.option("--role", type=click.Choice(["district", "site"]), required=True)
+@click.option("--site", "site_id", help="The site a `site` user may see.")
+@click.password_option(help="The password (asked for when not given).")
+def user_add(database, username, role, site_id, password) -> None:
+    """Add a district web account (or set its password, role and site)."""
+    from footfall.server.district_store import DistrictStore
+    from footfall.server.district_web.auth import add_user
+
+    store = DistrictStore(database)
+    try:
+        add_user(store.conn, username, password, role, site_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"saved {role} user {username}" + (f" for site {site_id}" if site_id else ""))

@@ -74,7 +74,12 @@ class LiveBatch:
         obj = load_json_object(payload)
         if where.kind == "state":
             occupancy, capacity = int(obj["occupancy"]), int(obj["capacity"])
-            self.rooms.append((where.site, where.name, occupancy, capacity, str(obj["level"])[:16], received))
+            name = str(obj.get("name") or where.name)[:200]
+            entries = obj.get("entries_today")
+            entries = int(entries) if isinstance(entries, int) else None
+            self.rooms.append(
+                (where.site, where.name, occupancy, capacity, str(obj["level"])[:16], received, name, entries)
+            )
         elif where.kind == "status":
             self.devices.append((where.site, where.name, obj.get("state") == "online", received))
         elif where.kind == "alerts":

@@ -65,6 +65,10 @@ MIGRATIONS: list[str] = [
         site text, CHECK ((role = 'site') = (site IS NOT NULL))
     );
     """,
+    # 3: room names and today's entries from the retained room state (the district web shows them)
+    """
+    ALTER TABLE live_rooms ADD COLUMN name text, ADD COLUMN entries_today integer;
+    """,
 ]
 
 EVENT_FIELDS = (
@@ -101,12 +105,13 @@ INSERT_EVENTS = (
 
 
 class DistrictStore:
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, migrate: bool = True):
+        """`migrate=False` for a reader that opens a connection per request (the district web)."""
         self.dsn = dsn
         self.conn = psycopg.connect(dsn)
-        self.migrate()
-        self.conn.execute(CREATE_INCOMING)
-        self.conn.commit()
+        self._incoming = False
+        if migrate:
+            self.migrate()
 
     def migrate(self) -> None:
         with self.conn.transaction():
@@ -143,7 +148,8 @@ class DistrictStore:
             self.conn.execute("UPDATE sites SET url = %s WHERE site = %s", (url, site))
 
     def store_live(self, rooms: list[tuple], devices: list[tuple], alerts: list[tuple]) -> None:
-        """Upsert the latest room states (site, room, occupancy, capacity, level, updated), device states
+        """Upsert the latest room states (site, room, occupancy, capacity, level, updated, name, entries_today),
+        device states
         (site, device, online, updated) and open-alert counts (site, open, updated); an older update never
         overwrites a newer one (workers may see them in any order)."""
         # Upserts in key order, so two workers writing the same rows never deadlock each other.
@@ -151,9 +157,11 @@ class DistrictStore:
         with self.conn.transaction(), self.conn.cursor() as cur:
             if rooms:
                 cur.executemany(
-                    "INSERT INTO live_rooms VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (site, room) DO UPDATE"
+                    "INSERT INTO live_rooms (site, room, occupancy, capacity, level, updated, name, entries_today)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site, room) DO UPDATE"
                     " SET occupancy = excluded.occupancy, capacity = excluded.capacity, level = excluded.level,"
-                    " updated = excluded.updated WHERE live_rooms.updated <= excluded.updated",
+                    " updated = excluded.updated, name = excluded.name, entries_today = excluded.entries_today"
+                    " WHERE live_rooms.updated <= excluded.updated",
                     rooms,
                 )
             if devices:
@@ -179,6 +187,9 @@ class DistrictStore:
         with self.conn.transaction(), self.conn.cursor() as cur:
             before = 0
             if rows:
+                if not self._incoming:
+                    cur.execute(CREATE_INCOMING)
+                    self._incoming = True
                 with cur.copy(COPY_INCOMING) as copy:
                     for row in rows:
                         copy.write_row(row)
