@@ -52,25 +52,15 @@ def raise_alert(
     event_id: str | None = None,
 ) -> tuple[int, bool]:
     """Open an alert, or join the open one of this kind and device. Returns (alert pk, True if newly opened)."""
-    conn = tx.conn
     at = format_ts(now)
     message = str(message)[:MAX_MESSAGE]
-    row = conn.execute(
-        "SELECT pk FROM alerts WHERE kind=? AND device=? AND cleared_at IS NULL ORDER BY pk LIMIT 1",
-        (kind, device),
-    ).fetchone()
-    if row is not None:
-        conn.execute(
-            "UPDATE alerts SET calls = calls + 1, last_at=?, message=? WHERE pk=?", (at, message, row[0])
-        )
-        return row[0], False
-    cur = conn.execute(
-        "INSERT INTO alerts (device, event_id, room, raised_at, kind, message, last_at) VALUES (?,?,?,?,?,?,?)",
-        (device, event_id or f"{kind}:{secrets.token_hex(8)}", room, at, kind, message, at),
-    )
-    pk = cur.lastrowid
-    conn.execute("INSERT INTO alert_notices (alert, what, at) VALUES (?, 'raised', ?)", (pk, at))
-    return pk, True
+    pk = tx.open_alert(kind, device)
+    if pk is not None:
+        tx.repeat_alert(pk, at, message)
+        return pk, False
+    return tx.insert_alert(
+        kind, device, event_id or f"{kind}:{secrets.token_hex(8)}", room, at, message
+    ), True
 
 
 def clear_alert(tx: Any, kind: str, device: str, now: dt.datetime, by: str = "server") -> list[int]:
@@ -88,27 +78,9 @@ def clear_alerts(
     device: str | None = None,
 ) -> list[int]:
     """Close open alerts: the given pks, or all matching kind/device (None = any). Returns the pks cleared."""
-    where, params = ["cleared_at IS NULL"], []
-    if pks is not None:
-        if not pks:
-            return []
-        where.append(f"pk IN ({','.join('?' * len(pks))})")
-        params += list(pks)
-    if kind is not None:
-        where.append("kind=?")
-        params.append(kind)
-    if device is not None:
-        where.append("device=?")
-        params.append(device)
-    conn = tx.conn
-    found = [
-        r[0] for r in conn.execute(f"SELECT pk FROM alerts WHERE {' AND '.join(where)} ORDER BY pk", params)
-    ]
-    at = format_ts(now)
-    for pk in found:
-        conn.execute("UPDATE alerts SET cleared_at=?, cleared_by=? WHERE pk=?", (at, by, pk))
-        conn.execute("INSERT INTO alert_notices (alert, what, at) VALUES (?, 'cleared', ?)", (pk, at))
-    return found
+    if pks is not None and not pks:
+        return []
+    return tx.close_alerts(format_ts(now), by, pks, kind, device)
 
 
 def alert_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -62,11 +62,8 @@ def record_tx(
     ip: str | None = None,
     now: dt.datetime | None = None,
 ) -> None:
-    """Add one line inside an open store transaction (`tx.conn`)."""
-    tx.conn.execute(
-        "INSERT INTO audit_log (at, actor, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
-        (format_ts(now or utcnow()), actor, action, target, _detail_json(detail), ip),
-    )
+    """Add one line inside an open store transaction."""
+    tx.add_audit(format_ts(now or utcnow()), actor, action, target, _detail_json(detail), ip)
 
 
 def record(store: Any, actor: str, action: str, target: str | None = None, **kwargs: Any) -> None:
@@ -83,22 +80,8 @@ def entries(
     actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; `before` is a pk for paging."""
-    where, params = ["1=1"], []
-    if before is not None:
-        where.append("pk < ?")
-        params.append(before)
-    if action:
-        where.append("action = ?")
-        params.append(action)
-    if actor:
-        where.append("actor = ?")
-        params.append(actor)
-    rows = store.conn.execute(
-        f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY pk DESC LIMIT ?", (*params, limit)
-    ).fetchall()
     out = []
-    for row in rows:
-        item = dict(row)
+    for item in store.audit_rows(limit, before, action, actor):
         item["detail"] = json.loads(item["detail"]) if item["detail"] else None
         out.append(item)
     return out

@@ -142,12 +142,10 @@ class DeviceWatch:
             self.changed = True
 
     def _stored_high(self, tx: Any, device: str) -> int:
-        row = tx.conn.execute("SELECT coalesce(max(seq), 0) FROM events WHERE device=?", (device,)).fetchone()
-        return row[0]
+        return tx.highest_seq(device)
 
     def _check_restart_by_status(self, tx: Any, device: str, last_seq: int, now: dt.datetime) -> None:
-        row = tx.conn.execute("SELECT last_seq FROM devices WHERE id=?", (device,)).fetchone()
-        before = row[0] if row and row[0] is not None else None
+        before = tx.device_last_seq(device)
         if before is None or last_seq >= before:
             return
         stored = self._stored_high(tx, device)
@@ -179,29 +177,16 @@ class DeviceWatch:
         if high is None:
             high = self._high_seq[device] = self._stored_high_before(tx, device, fresh)
         for seq, event_id in fresh:
-            if seq <= high:
-                clash = tx.conn.execute(
-                    "SELECT 1 FROM events WHERE device=? AND seq=? AND id != ? LIMIT 1",
-                    (device, seq, event_id),
-                ).fetchone()
-                if clash is not None:
-                    open_gap = tx.conn.execute(
-                        "SELECT 1 FROM alerts WHERE kind='seq_gap' AND device=? AND cleared_at IS NULL",
-                        (device,),
-                    ).fetchone()
-                    if open_gap is None:  # not already reported (with its range) from the device's status
-                        self._restarted(tx, device, high, None, now)
-                    high = 0
+            if seq <= high and tx.seq_taken(device, seq, event_id):
+                # Not already reported (with its range) from the device's status?
+                if tx.open_alert("seq_gap", device) is None:
+                    self._restarted(tx, device, high, None, now)
+                high = 0
             high = max(high, seq)
         self._high_seq[device] = high
 
     def _stored_high_before(self, tx: Any, device: str, fresh: list[tuple[int, str]]) -> int:
-        ids = [event_id for _seq, event_id in fresh]
-        marks = ",".join("?" * len(ids))
-        row = tx.conn.execute(
-            f"SELECT coalesce(max(seq), 0) FROM events WHERE device=? AND id NOT IN ({marks})", (device, *ids)
-        ).fetchone()
-        return row[0]
+        return tx.highest_seq(device, besides=[event_id for _seq, event_id in fresh])
 
     def take_refusals(self) -> dict[str, str]:
         out, self.refusals = self.refusals, {}

@@ -36,7 +36,7 @@ from footfall.server.monitor import Monitor
 from footfall.server.reports import rollup_pending
 from footfall.server.rooms import live_states, room_state, today
 from footfall.server.schedule import schedule_message
-from footfall.server.store import EVENT_COLUMNS, SqliteStore, Tx, store_unavailable
+from footfall.server.store import EVENT_COLUMNS, Store, Tx, store_unavailable
 from footfall.server.webhooks import Deliverer
 from footfall.site import Door, SiteConfig
 
@@ -92,7 +92,7 @@ class Prepared:
 class Ingestor:
     """Turns a batch of raw messages into stored events, dead letters, device rows and changed room states."""
 
-    def __init__(self, site: SiteConfig, store: SqliteStore):
+    def __init__(self, site: SiteConfig, store: Store):
         self.site = site
         self.store = store
         self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
@@ -379,10 +379,9 @@ class Ingestor:
     def _forget_corrected_rooms(self, tx: Tx) -> None:
         """A staff correction (web process) since the last batch: its room is recounted at its next event, so an
         event from before the correction lands before it, not on top of it. One indexed query per batch."""
-        top = tx.conn.execute("SELECT coalesce(max(pk), 0) FROM adjustments").fetchone()[0]
+        top = tx.last_adjustment()
         if top != self._corrections_seen:
-            query = "SELECT DISTINCT room FROM adjustments WHERE pk > ?"
-            for (room,) in tx.conn.execute(query, (self._corrections_seen,)).fetchall():
+            for room in tx.rooms_adjusted_since(self._corrections_seen):
                 self._latest.pop(room, None)
             self._corrections_seen = top
 
@@ -391,16 +390,8 @@ class Ingestor:
         a center's day is about 1,200 events."""
         devices = [d for d, door in self.site.doors_by_device.items() if room in (door.inside, door.outside)]
         start, end = (format_ts(t) for t in day_bounds(day, self.site.timezone, self.site.day_starts))
-        marks = ",".join("?" * len(devices))
-        crossings = tx.conn.execute(
-            "SELECT ts, device, direction, count FROM events WHERE day=? AND type='crossing'"
-            f" AND device IN ({marks})",
-            (day.isoformat(), *devices),
-        ).fetchall()
-        corrections = tx.conn.execute(
-            "SELECT at, room, to_value FROM adjustments WHERE room=? AND at >= ? AND at < ?",
-            (room, start, end),
-        ).fetchall()
+        crossings = tx.day_crossing_rows(day, devices)
+        corrections = tx.corrections(start, end, room)
         steps = [tuple(c) for c in crossings]
         fixes = [tuple(c) for c in corrections]
         self._latest[room] = max([c[0] for c in steps] + [c[0] for c in fixes], default="")
@@ -411,7 +402,7 @@ class Ingestor:
 class IngestService:
     """Runs the Ingestor on MQTT: a network thread queues messages, a worker batches, commits, acks, publishes."""
 
-    def __init__(self, site: SiteConfig, store: SqliteStore, client_id: str | None = None):
+    def __init__(self, site: SiteConfig, store: Store, client_id: str | None = None):
         self.site = site
         self.ingestor = Ingestor(site, store)
         self.batch_max = site.server["batch_max"]

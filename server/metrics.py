@@ -62,11 +62,9 @@ class StoreCollector:
             "Rejected messages per device (or '(unknown)') and reason (the field that failed)",
             labels=["device", "reason", "kept"],
         )
-        for row in store.conn.execute(
-            "SELECT device, reason, stored, dropped FROM dead_letter_counts ORDER BY 1, 2"
-        ):
-            letters.add_metric([row[0], row[1], "stored"], row[2])
-            letters.add_metric([row[0], row[1], "dropped"], row[3])
+        for row in store.dead_letter_counts():
+            letters.add_metric([row["device"], row["reason"], "stored"], row["stored"])
+            letters.add_metric([row["device"], row["reason"], "dropped"], row["dropped"])
         yield letters
         yield CounterMetricFamily(
             "footfall_dead_letters_pruned",
@@ -114,9 +112,7 @@ class StoreCollector:
         yield outbox
         yield seen
         alerts = GaugeMetricFamily("footfall_alerts_open", "Open alerts per kind", labels=["kind"])
-        for kind, n in store.conn.execute(
-            "SELECT kind, count(*) FROM alerts WHERE cleared_at IS NULL GROUP BY kind ORDER BY kind"
-        ):
+        for kind, n in store.open_alert_counts():
             alerts.add_metric([kind], n)
         yield alerts
         yield GaugeMetricFamily(

@@ -47,8 +47,7 @@ class Monitor:
         return True
 
     def _open(self, kind: str) -> bool:
-        query = "SELECT 1 FROM alerts WHERE kind=? AND cleared_at IS NULL LIMIT 1"
-        return self.store.conn.execute(query, (kind,)).fetchone() is not None
+        return self.store.open_alert(kind) is not None
 
     # --- ingest -------------------------------------------------------------------------------
 

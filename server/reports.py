@@ -14,14 +14,13 @@ import csv
 import datetime as dt
 import json
 import logging
-import sqlite3
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
 from footfall.clock import day_bounds, format_ts, local_day
-from footfall.server.rollup import ActivityDay, DayRollup, RoomDay, rollup_day, summarize
-from footfall.server.store import SqliteStore, Tx
+from footfall.server.rollup import DayRollup, rollup_day, summarize
+from footfall.server.store import Queries, Store, Tx
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
@@ -38,95 +37,43 @@ I18N_DIR = Path(__file__).resolve().parent / "i18n"
 
 def mark_dirty(tx: Tx, day: dt.date | str) -> None:
     """Have `day` recounted by the next `rollup_pending` (ingest: an event for a past day; schedule edits)."""
-    text = day if isinstance(day, str) else day.isoformat()
-    tx.conn.execute("INSERT OR IGNORE INTO rollup_dirty (day) VALUES (?)", (text,))
+    tx.mark_dirty(day if isinstance(day, str) else day.isoformat())
 
 
-def _state(conn: sqlite3.Connection, name: str) -> str | None:
-    row = conn.execute("SELECT value FROM report_state WHERE name=?", (name,)).fetchone()
-    return row[0] if row else None
+def schedule_between(q: Queries, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    return q.schedule_between(start, end)
 
 
-def _set_state(conn: sqlite3.Connection, name: str, value: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO report_state VALUES (?, ?)", (name, value))
-
-
-def schedule_between(conn: sqlite3.Connection, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        'SELECT * FROM schedule WHERE date BETWEEN ? AND ? ORDER BY date, start, "end", id',
-        (start.isoformat(), end.isoformat()),
-    )
-    return [dict(r) for r in rows]
-
-
-def compute_day(site: SiteConfig, conn: sqlite3.Connection, day: dt.date) -> DayRollup:
-    """A day's figures from the raw events now stored (also used live for today)."""
+def compute_day(site: SiteConfig, q: Queries, day: dt.date) -> DayRollup:
+    """A day's figures from the raw events now stored (also used live for today); `q` is a store or a Tx."""
     text = day.isoformat()
-    cursor = conn.cursor()
-    # Plain tuples: a district day is 600,000 rows, and sqlite3.Row would double the cost.
-    cursor.row_factory = None
-    crossings = cursor.execute(
-        "SELECT ts, device, direction, count FROM events WHERE day=? AND type='crossing'", (text,)
-    ).fetchall()
-    checkins = conn.execute(
-        "SELECT purpose, adults, children, activity, member FROM events WHERE day=? AND type='checkin'",
-        (text,),
-    ).fetchall()
-    purged = conn.execute("SELECT identified_purged FROM daily_summary WHERE day=?", (text,)).fetchone()
     return rollup_day(
         site,
         day,
-        crossings,
-        [dict(r) for r in checkins],
-        schedule_between(conn, day, day),
-        purged[0] if purged else 0,
-        day_corrections(site, conn, day),
+        q.day_crossing_rows(day),
+        q.day_checkin_rows(text),
+        q.schedule_between(day, day),
+        q.identified_purged(text),
+        day_corrections(site, q, day),
     )
 
 
-def day_corrections(site: SiteConfig, conn: sqlite3.Connection, day: dt.date) -> list[tuple[str, str, int]]:
+def day_corrections(site: SiteConfig, q: Queries, day: dt.date) -> list[tuple[str, str, int]]:
     """Staff corrections made during a business day, (at, room, value): they keep their place in time."""
     start, end = (format_ts(t) for t in day_bounds(day, site.timezone, site.day_starts))
-    rows = conn.execute("SELECT at, room, to_value FROM adjustments WHERE at >= ? AND at < ?", (start, end))
-    return [(r[0], r[1], r[2]) for r in rows]
+    return q.corrections(start, end)
 
 
-def write_day(conn: sqlite3.Connection, r: DayRollup, purged: int, now: dt.datetime) -> None:
-    day = r.day.isoformat()
-    for table in ("daily_counts", "daily_activity"):
-        conn.execute(f"DELETE FROM {table} WHERE day=?", (day,))
-    conn.execute(
-        "INSERT OR REPLACE INTO daily_summary VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            day, r.visits, json.dumps(r.visits_hourly), r.checkins, r.adults, r.children, r.identified, purged,
-            json.dumps(r.by_purpose), json.dumps(r.people_by_purpose), r.events, format_ts(now),
-        ),
-    )  # fmt: skip
-    conn.executemany(
-        "INSERT INTO daily_counts VALUES (?,?,?,?,?,?,?,?)",
-        [
-            (day, x.room, x.entries, x.exits, x.peak, x.peak_at, x.occupied_ms, json.dumps(x.hourly))
-            for x in r.rooms.values()
-        ],
-    )
-    conn.executemany(
-        "INSERT INTO daily_activity VALUES (?,?,?,?,?,?)",
-        [(day, a.item, a.checkins, a.adults, a.children, a.door_entries) for a in r.activities.values()],
-    )
-
-
-def rollup_day_now(site: SiteConfig, store: SqliteStore, day: dt.date, now: dt.datetime) -> DayRollup:
+def rollup_day_now(site: SiteConfig, store: Store, day: dt.date, now: dt.datetime) -> DayRollup:
     """Recount one day from its raw events and store it (one transaction)."""
     with store.transaction() as tx:
-        row = tx.conn.execute("SELECT identified_purged FROM daily_summary WHERE day=?", (day.isoformat(),))
-        found = row.fetchone()
-        r = compute_day(site, tx.conn, day)
-        write_day(tx.conn, r, found[0] if found else 0, now)
-        tx.conn.execute("DELETE FROM rollup_dirty WHERE day=?", (day.isoformat(),))
+        r = compute_day(site, tx, day)
+        tx.write_day(r, tx.identified_purged(day.isoformat()), now)
+        tx.clear_dirty(day.isoformat())
     return r
 
 
-def rollup_pending(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> list[dt.date]:
+def rollup_pending(site: SiteConfig, store: Store, now: dt.datetime) -> list[dt.date]:
     """Count every finished day that has new events or was marked dirty; then apply retention once a day.
 
     Cheap when there is nothing to do (two indexed queries): call it at start-up, at the day boundary and as
@@ -135,38 +82,30 @@ def rollup_pending(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> li
     today = local_day(now, site.timezone, site.day_starts)
     raw_cutoff = today - dt.timedelta(days=int(site.server.get("raw_retention_days", RAW_RETENTION_DAYS)))
     with store.transaction() as tx:
-        mark = int(_state(tx.conn, "rollup_watermark") or 0)
-        top = tx.conn.execute("SELECT coalesce(max(pk), 0) FROM events").fetchone()[0]
+        mark = int(tx.report_state("rollup_watermark") or 0)
+        top = tx.last_event()
         if top > mark:
-            tx.conn.execute(
-                "INSERT OR IGNORE INTO rollup_dirty (day) SELECT DISTINCT day FROM events WHERE pk > ?",
-                (mark,),
-            )
-            _set_state(tx.conn, "rollup_watermark", str(top))
-        pending = [
-            dt.date.fromisoformat(r[0])
-            for r in tx.conn.execute(
-                "SELECT day FROM rollup_dirty WHERE day < ? ORDER BY day", (today.isoformat(),)
-            )
-        ]
+            tx.mark_days_of_events_after(mark)
+            tx.set_report_state("rollup_watermark", str(top))
+        pending = [dt.date.fromisoformat(d) for d in tx.dirty_days_before(today.isoformat())]
     done = []
     for day in pending:
-        if day < raw_cutoff and store.count("daily_summary", "day=?", (day.isoformat(),)):
+        if day < raw_cutoff and store.has_rollup(day.isoformat()):
             # Its raw events are (being) purged: keep the counts made when they were all there.
             logger.info("not recounting %s: older than raw_retention_days, daily counts kept", day)
             with store.transaction() as tx:
-                tx.conn.execute("DELETE FROM rollup_dirty WHERE day=?", (day.isoformat(),))
+                tx.clear_dirty(day.isoformat())
             continue
         rollup_day_now(site, store, day, now)
         done.append(day)
     if done:
         logger.info("rolled up %d day(s): %s .. %s", len(done), done[0], done[-1])
-    if _state(store.conn, "retention_day") != today.isoformat():
+    if store.report_state("retention_day") != today.isoformat():
         apply_retention(site, store, now)
     return done
 
 
-def apply_retention(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> dict[str, int]:
+def apply_retention(site: SiteConfig, store: Store, now: dt.datetime) -> dict[str, int]:
     """Delete raw events older than `raw_retention_days` (their daily counts stay) and remove member codes older
     than `identified_retention_days` (set to NULL; the day's identified count is kept)."""
     today = local_day(now, site.timezone, site.day_starts)
@@ -175,21 +114,10 @@ def apply_retention(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> d
     ).isoformat()
     ident_days = int(site.server.get("identified_retention_days", IDENTIFIED_RETENTION_DAYS))
     ident = (today - dt.timedelta(days=ident_days)).isoformat()
-    rolled = "day IN (SELECT day FROM daily_summary) AND day NOT IN (SELECT day FROM rollup_dirty)"
     with store.transaction() as tx:
-        per_day = tx.conn.execute(
-            f"SELECT day, count(*) FROM events WHERE day < ? AND member IS NOT NULL AND {rolled} GROUP BY day",
-            (ident,),
-        ).fetchall()
-        tx.conn.executemany(
-            "UPDATE daily_summary SET identified_purged = identified_purged + ? WHERE day=?",
-            [(n, day) for day, n in per_day],
-        )
-        members = tx.conn.execute(
-            f"UPDATE events SET member=NULL WHERE day < ? AND member IS NOT NULL AND {rolled}", (ident,)
-        ).rowcount
-        deleted = tx.conn.execute(f"DELETE FROM events WHERE day < ? AND {rolled}", (raw,)).rowcount
-        _set_state(tx.conn, "retention_day", today.isoformat())
+        members = tx.purge_members_before(ident)
+        deleted = tx.purge_events_before(raw)
+        tx.set_report_state("retention_day", today.isoformat())
     if members or deleted:
         logger.info("retention: removed %d member codes, deleted %d raw events", members, deleted)
     return {"members_removed": members, "events_deleted": deleted}
@@ -198,39 +126,11 @@ def apply_retention(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> d
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def load_days(site: SiteConfig, conn: sqlite3.Connection, start: dt.date, end: dt.date, today: dt.date):
+def load_days(site: SiteConfig, q: Queries, start: dt.date, end: dt.date, today: dt.date):
     """Stored rollups of [start, end]; today, if inside, is computed live from its raw events."""
-    lo, hi = start.isoformat(), end.isoformat()
-    days: dict[dt.date, DayRollup] = {}
-    for row in conn.execute("SELECT * FROM daily_summary WHERE day BETWEEN ? AND ?", (lo, hi)):
-        d = dt.date.fromisoformat(row["day"])
-        days[d] = DayRollup(
-            day=d,
-            visits=row["visits"],
-            visits_hourly=json.loads(row["visits_hourly"]),
-            checkins=row["checkins"],
-            adults=row["adults"],
-            children=row["children"],
-            identified=row["identified"],
-            by_purpose=json.loads(row["by_purpose"]),
-            people_by_purpose=json.loads(row["people_by_purpose"]),
-            events=row["events"],
-        )
-    for row in conn.execute("SELECT * FROM daily_counts WHERE day BETWEEN ? AND ?", (lo, hi)):
-        r = days.get(dt.date.fromisoformat(row["day"]))
-        if r is not None:
-            r.rooms[row["room"]] = RoomDay(
-                row["room"], row["entries"], row["exits"], row["peak"], row["peak_at"], row["occupied_ms"],
-                json.loads(row["hourly"]),
-            )  # fmt: skip
-    for row in conn.execute("SELECT * FROM daily_activity WHERE day BETWEEN ? AND ?", (lo, hi)):
-        r = days.get(dt.date.fromisoformat(row["day"]))
-        if r is not None:
-            r.activities[row["item"]] = ActivityDay(
-                row["item"], row["checkins"], row["adults"], row["children"], row["door_entries"]
-            )
+    days = q.stored_days(start.isoformat(), end.isoformat())
     if start <= today <= end:
-        days[today] = compute_day(site, conn, today)
+        days[today] = compute_day(site, q, today)
     return days
 
 
@@ -290,16 +190,15 @@ def parse_anchor(kind: str, text: str | None, today: dt.date) -> dt.date:
 
 
 def report(
-    site: SiteConfig, store: SqliteStore, kind: str, anchor: dt.date, now: dt.datetime, refresh: bool = True
+    site: SiteConfig, store: Store, kind: str, anchor: dt.date, now: dt.datetime, refresh: bool = True
 ) -> dict[str, Any]:
     """The figures of the daily / weekly / monthly / annual period containing `anchor`."""
     if refresh:
         rollup_pending(site, store, now)
     today = local_day(now, site.timezone, site.day_starts)
     start, end = period_bounds(kind, anchor)
-    conn = store.conn
-    days = load_days(site, conn, start, end, today)
-    out = summarize(site, kind, start, end, days, schedule_between(conn, start, end), today)
+    days = load_days(site, store, start, end, today)
+    out = summarize(site, kind, start, end, days, store.schedule_between(start, end), today)
     out["period"]["label"] = {
         "daily": start.isoformat(),
         "weekly": f"{start.isocalendar()[0]}-W{start.isocalendar()[1]:02d}",

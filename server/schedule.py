@@ -15,9 +15,9 @@ from typing import Any
 from footfall import topics
 from footfall.clock import format_ts, local_day
 from footfall.messages import VERSION, encode_json
-from footfall.server.reports import mark_dirty, parse_day, schedule_between
+from footfall.server.reports import mark_dirty, parse_day
 from footfall.server.rollup import KINDS
-from footfall.server.store import SqliteStore
+from footfall.server.store import Store
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
@@ -94,16 +94,15 @@ def new_id(date: str) -> str:
     return f"{date.replace('-', '')}-{secrets.token_hex(3)}"
 
 
-def get_item(store: SqliteStore, item_id: str) -> dict[str, Any] | None:
-    row = store.conn.execute("SELECT * FROM schedule WHERE id=?", (item_id,)).fetchone()
-    return dict(row) if row else None
+def get_item(store: Store, item_id: str) -> dict[str, Any] | None:
+    return store.schedule_item(item_id)
 
 
-def list_items(store: SqliteStore, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-    return schedule_between(store.conn, start, end)
+def list_items(store: Store, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    return store.schedule_between(start, end)
 
 
-def create_item(store: SqliteStore, site: SiteConfig, body: Any, now: dt.datetime) -> dict[str, Any]:
+def create_item(store: Store, site: SiteConfig, body: Any, now: dt.datetime) -> dict[str, Any]:
     item = validate(body, site)
     item_id = body.get("id") if isinstance(body, dict) else None
     if item_id is not None and (not isinstance(item_id, str) or not ID_RE.match(item_id)):
@@ -115,19 +114,16 @@ def create_item(store: SqliteStore, site: SiteConfig, body: Any, now: dt.datetim
         "updated_at": format_ts(now),
     }
     with store.transaction() as tx:
-        if tx.conn.execute("SELECT 1 FROM schedule WHERE id=?", (item["id"],)).fetchone():
+        if tx.schedule_item(item["id"]) is not None:
             raise ScheduleError("id", f"an item {item['id']!r} exists already")
-        cols = ", ".join(f'"{k}"' for k in item)
-        tx.conn.execute(
-            f"INSERT INTO schedule ({cols}) VALUES ({', '.join('?' * len(item))})", tuple(item.values())
-        )
+        tx.insert_schedule_item(item)
         mark_dirty(tx, item["date"])
     logger.info("schedule: added %s %s on %s", item["kind"], item["id"], item["date"])
     return item
 
 
 def update_item(
-    store: SqliteStore, site: SiteConfig, item_id: str, body: Any, now: dt.datetime
+    store: Store, site: SiteConfig, item_id: str, body: Any, now: dt.datetime
 ) -> dict[str, Any] | None:
     """Replace an item's fields (fields missing from `body` keep their value); None when there is no such item."""
     old = get_item(store, item_id)
@@ -136,22 +132,19 @@ def update_item(
     merged = {**{k: old[k] for k in FIELDS}, **(body if isinstance(body, dict) else {})}
     item = validate(merged, site)
     with store.transaction() as tx:
-        sets = ", ".join(f'"{k}"=?' for k in item)
-        tx.conn.execute(
-            f"UPDATE schedule SET {sets}, updated_at=? WHERE id=?", (*item.values(), format_ts(now), item_id)
-        )
+        tx.update_schedule_item(item_id, item, now)
         mark_dirty(tx, old["date"])
         mark_dirty(tx, item["date"])
     logger.info("schedule: changed %s", item_id)
     return get_item(store, item_id)
 
 
-def delete_item(store: SqliteStore, item_id: str) -> dict[str, Any] | None:
+def delete_item(store: Store, item_id: str) -> dict[str, Any] | None:
     old = get_item(store, item_id)
     if old is None:
         return None
     with store.transaction() as tx:
-        tx.conn.execute("DELETE FROM schedule WHERE id=?", (item_id,))
+        tx.delete_schedule_item(item_id)
         mark_dirty(tx, old["date"])
     logger.info("schedule: removed %s", item_id)
     return old
@@ -168,14 +161,14 @@ def kiosk_payload(items: list[dict[str, Any]], day: dt.date) -> dict[str, Any]:
     return {"v": VERSION, "date": day.isoformat(), "items": items}
 
 
-def schedule_message(site: SiteConfig, store: SqliteStore, now: dt.datetime) -> tuple[str, bytes]:
+def schedule_message(site: SiteConfig, store: Store, now: dt.datetime) -> tuple[str, bytes]:
     """(topic, payload) of today's schedule: publish it with qos=1, retain=True."""
     day = local_day(now, site.timezone, site.day_starts)
     payload = kiosk_payload(list_items(store, day, day), day)
     return topics.schedule(site.id, site.prefix), encode_json(payload)
 
 
-def publish_schedule(site: SiteConfig, store: SqliteStore, hub: Any, now: dt.datetime) -> bool:
+def publish_schedule(site: SiteConfig, store: Store, hub: Any, now: dt.datetime) -> bool:
     """Ask ingest, the only publisher of the retained schedule, to republish it; False without an MQTT link."""
     if not getattr(hub, "mqtt", False):
         logger.debug("no MQTT link: today's schedule is not published")

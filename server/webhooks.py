@@ -184,54 +184,32 @@ class Deliverer:
         since = format_ts(now - dt.timedelta(hours=self.site.alerts["give_up_after_h"]))
         with self.store.transaction() as tx:
             for name, hook in self.hooks.items():
-                kinds = hook.get("kinds")  # None: every kind
-                only = f" AND a.kind IN ({','.join('?' * len(kinds))})" if kinds else ""
-                tx.conn.execute(
-                    "INSERT OR IGNORE INTO alert_deliveries (notice, target, next_at)"
-                    " SELECT n.pk, ?, n.at FROM alert_notices n JOIN alerts a ON a.pk = n.alert WHERE n.at >= ?"
-                    " AND n.pk > COALESCE((SELECT max(notice) FROM alert_deliveries WHERE target=?), 0)"
-                    + only,
-                    (name, since, name, *(kinds or ())),
-                )
+                tx.queue_deliveries(name, since, hook.get("kinds"))  # kinds None: every kind
 
     def _claim(self, now: dt.datetime) -> list[tuple[int, str, int]]:
         at = format_ts(now)
         until = format_ts(now + dt.timedelta(seconds=CLAIM_S))
         limit = format_ts(now - dt.timedelta(hours=self.site.alerts["give_up_after_h"]))
         with self.store.transaction() as tx:
-            rows = tx.conn.execute(
-                "SELECT d.notice, d.target, d.attempts, n.at FROM alert_deliveries d"
-                " JOIN alert_notices n ON n.pk = d.notice"
-                " WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_at <= ? ORDER BY d.notice LIMIT ?",
-                (at, BATCH),
-            ).fetchall()
+            rows = tx.due_deliveries(at, BATCH)
             claimed = []
             for notice, target, attempts, notice_at in rows:
                 if target not in self.hooks or notice_at < limit:
                     reason = (
                         "webhook removed from site.toml" if target not in self.hooks else "gave up (too old)"
                     )
-                    tx.conn.execute(
-                        "UPDATE alert_deliveries SET failed_at=?, last_error=COALESCE(last_error, ?)"
-                        " WHERE notice=? AND target=?",
-                        (at, reason, notice, target),
-                    )
+                    tx.give_up_delivery(notice, target, at, reason)
                     continue
-                tx.conn.execute(
-                    "UPDATE alert_deliveries SET next_at=?, attempts=attempts+1 WHERE notice=? AND target=?",
-                    (until, notice, target),
-                )
+                tx.claim_delivery(notice, target, until)
                 claimed.append((notice, target, attempts + 1))
         return claimed
 
     def _deliver(self, notice: int, target: str, attempts: int) -> None:
         hook = self.hooks[target]
-        row = self.store.conn.execute(
-            "SELECT n.what, a.* FROM alert_notices n JOIN alerts a ON a.pk = n.alert WHERE n.pk=?", (notice,)
-        ).fetchone()
+        row = self.store.notice_alert(notice)
         if row is None:
             return
-        alert = {**dict(row), "id": row["pk"], "kind": row["kind"] or "help"}
+        alert = {**row, "id": row["pk"], "kind": row["kind"] or "help"}
         delivery = f"{self.site.id}-{notice}-{target}"
         try:
             status, text = self.sender(
@@ -243,17 +221,11 @@ class Deliverer:
         now = utcnow()
         with self.store.transaction() as tx:
             if ok:
-                tx.conn.execute(
-                    "UPDATE alert_deliveries SET delivered_at=?, last_error=NULL WHERE notice=? AND target=?",
-                    (format_ts(now), notice, target),
-                )
+                tx.delivered(notice, target, format_ts(now))
                 tx.bump("webhook_delivered")
             else:
                 retry = now + dt.timedelta(seconds=backoff_s(attempts, self.site.alerts["retry_max_s"]))
-                tx.conn.execute(
-                    "UPDATE alert_deliveries SET next_at=?, last_error=? WHERE notice=? AND target=?",
-                    (format_ts(retry), error, notice, target),
-                )
+                tx.retry_delivery(notice, target, format_ts(retry), error)
                 tx.bump("webhook_failures")
         if ok:
             self.sent += 1
@@ -264,6 +236,4 @@ class Deliverer:
 
 
 def pending_deliveries(store: Any) -> int:
-    return store.conn.execute(
-        "SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL"
-    ).fetchone()[0]
+    return store.pending_deliveries()

@@ -21,6 +21,7 @@ from footfall.messages import Crossing
 from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config
 from footfall.server.district_store import MIGRATIONS, DistrictStore
 from footfall.server.reports import compute_day
+from footfall.server.store import SqliteStore
 from footfall.site import load_site
 from tests.conftest import footfall_env, wait_server_online, wait_until
 from tests.netcut import CuttableLink
@@ -179,7 +180,7 @@ def test_bridged_site_to_postgres_through_wan_cut_and_worker_kill(tmp_path, site
     assert per_device_site == per_device_district
     day = local_day(start, site.timezone, site.day_starts)
     store.rollup_day(day)
-    site_rooms = compute_day(site, conn, day).rooms
+    site_rooms = compute_day(site, SqliteStore(site.db_path), day).rooms
     district_rooms = store.daily_rooms(site.id, day)
     assert district_rooms and all(
         district_rooms.get(room, {"entries": 0})["entries"] == r.entries for room, r in site_rooms.items()

@@ -12,7 +12,7 @@ from footfall.clock import format_ts
 from footfall.errors import ValidationError
 from footfall.messages import decode_event, decode_status, load_json, nesting_depth
 from footfall.server.ingest import Incoming, Ingestor
-from footfall.server.store import INSERT_EVENT, Tx
+from footfall.server.store import Tx
 from tests.webkit import NOW
 
 EVENT = "footfall/dongsi/device/door-main/event"
@@ -165,10 +165,12 @@ def test_an_unexpected_failure_dead_letters_that_message_only(ingestor, store, m
 def test_a_failing_batch_is_stored_one_by_one(ingestor, store, monkeypatch):
     """A failure while storing the batch (after validation) falls back to one message per transaction."""
 
+    store_them = Tx.insert_events
+
     def insert_events(self, rows):
         if any(r["id"] == "ok-3" for r in rows):
             raise TypeError("cannot bind")
-        self.conn.executemany(INSERT_EVENT, rows)
+        store_them(self, rows)
 
     monkeypatch.setattr(Tx, "insert_events", insert_events)
     ingestor.process_guarded(valid_crossings(6), NOW)

@@ -191,7 +191,7 @@ def health() -> tuple[dict[str, Any], int]:
     w = web()
     problems = []
     try:
-        w.store.conn.execute("SELECT count(*) FROM rooms_live").fetchone()
+        w.store.ping()
     except Exception as exc:
         logger.warning("health: store query failed: %s", exc)
         problems.append("store: query failed")

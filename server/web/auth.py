@@ -32,7 +32,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from footfall.clock import utcnow
-from footfall.server.store import SqliteStore
+from footfall.server.store import Store
 from footfall.server.web import web
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def hash_token(token: str) -> str:
 # --- used by the CLI ------------------------------------------------------------------------------
 
 
-def create_token(store: SqliteStore, role: str, label: str) -> str:
+def create_token(store: Store, role: str, label: str) -> str:
     """Store a new API token and return it in plain text (only its sha256 is kept)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -102,7 +102,7 @@ def create_token(store: SqliteStore, role: str, label: str) -> str:
     return token
 
 
-def add_user(store: SqliteStore, username: str, password: str, role: str) -> None:
+def add_user(store: Store, username: str, password: str, role: str) -> None:
     """Create a user, or change an existing user's password and role."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -114,7 +114,7 @@ def add_user(store: SqliteStore, username: str, password: str, role: str) -> Non
     logger.info("saved user %r with role %s", username, role)
 
 
-def authenticate(store: SqliteStore, username: str, password: str) -> WebUser | None:
+def authenticate(store: Store, username: str, password: str) -> WebUser | None:
     row = store.get_user(username)
     if row is None:
         check_password_hash(_dummy_hash(), password)  # same time whether or not the user exists

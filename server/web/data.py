@@ -14,7 +14,7 @@ from footfall.messages import PURPOSES
 from footfall.server import occupancy
 from footfall.server.reports import day_corrections
 from footfall.server.rollup import entrance_direction
-from footfall.server.store import SqliteStore
+from footfall.server.store import Store
 from footfall.site import SiteConfig
 
 # Devices republish status at least every 60 s; two missed heartbeats plus slack mean it is gone.
@@ -76,10 +76,10 @@ def visits(site: SiteConfig, crossings: Iterable[tuple[dt.datetime, str, str, in
     return sum(count for _ts, device, direction, count in crossings if entering.get(device) == direction)
 
 
-def daily_report(site: SiteConfig, store: SqliteStore, day: dt.date) -> dict[str, Any]:
+def daily_report(site: SiteConfig, store: Store, day: dt.date) -> dict[str, Any]:
     crossings = store.day_crossings(day)
     # The same definition as live occupancy and the reports (docs/reports.md, "Occupancy and peak").
-    corrections = day_corrections(site, store.conn, day)
+    corrections = day_corrections(site, store, day)
     rooms = occupancy.replay(crossings, site.doors_by_device, day, corrections)
     room_rows = []
     for room in site.rooms:

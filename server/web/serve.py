@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from footfall.server.store import SqliteStore
+    from footfall.server.store import Store
     from footfall.site import SiteConfig
 
 from footfall import sdnotify
@@ -36,7 +36,7 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     *,
-    store: SqliteStore | None = None,
+    store: Store | None = None,
     mqtt: bool = True,
 ) -> None:
     """Serve until SIGTERM/SIGINT. host/port default to `[server] listen`. `mqtt=False` runs without a broker."""
