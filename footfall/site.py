@@ -55,6 +55,11 @@ def _optional_host_port(value: str) -> None:
         host_port(value)
 
 
+def _database_url(value: str) -> None:
+    if value and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError('must be empty (SQLite in data_dir) or a "postgresql://..." URL')
+
+
 def _http_url(value: str) -> None:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -73,6 +78,8 @@ SITE_SCHEMA: Schema = {
         "listen": Key(str, "127.0.0.1:8000", check=host_port),
         "ingest_metrics_listen": Key(str, "127.0.0.1:9108", check=_optional_host_port),
         "data_dir": Key(str, "data"),
+        # Empty: SQLite in data_dir (the default); "postgresql://user@host/db": the PostgreSQL store.
+        "database": Key(str, "", check=_database_url),
         "secret_key": Key(str),
         "batch_max": Key(int, 500, check=positive),
         "future_tolerance_s": Key(int, 300, check=non_negative),

@@ -14,10 +14,21 @@ from footfall.cli_common import load_site_or_exit as _site
 ROLE_CHOICE = click.Choice(["viewer", "staff", "admin"])
 
 
-def _store(site):
-    from footfall.server.store import SqliteStore
+def _sqlite_only(site, command: str) -> None:
+    """backup and restore copy the SQLite file; a PostgreSQL store has its own tools."""
+    from footfall.server.store import is_postgres
 
-    return SqliteStore(site.db_path)
+    if is_postgres(site.server.get("database")):
+        raise click.ClickException(
+            f"the store is PostgreSQL ([server] database): `footfall {command}` copies the SQLite file;"
+            " use pg_dump / pg_restore for PostgreSQL"
+        )
+
+
+def _store(site):
+    from footfall.server.store import open_store
+
+    return open_store(site)
 
 
 def _cli_actor() -> str:
@@ -203,7 +214,7 @@ def user_remove(config_path: str, username: str) -> None:
     store = _store(site)
     try:
         with store.transaction() as tx:
-            gone = tx.conn.execute("DELETE FROM users WHERE username=?", (username,)).rowcount
+            gone = tx.delete_user(username)
     finally:
         store.close()
     if not gone:
@@ -219,7 +230,7 @@ def user_list(config_path: str) -> None:
     site = _site(config_path)
     store = _store(site)
     try:
-        rows = store.conn.execute("SELECT username, role, created_at FROM users ORDER BY username").fetchall()
+        rows = store.users()
     finally:
         store.close()
     for row in rows:
@@ -237,6 +248,7 @@ def user_list(config_path: str) -> None:
 def backup(config_path: str, out: str) -> None:
     """Copy the store to OUT while the server runs (SQLite's online backup: a consistent snapshot)."""
     site = _site(config_path)
+    _sqlite_only(site, "backup")
     try:
         info = backup_store(site.db_path, out)
     except (OSError, ValueError) as exc:
@@ -251,6 +263,7 @@ def backup(config_path: str, out: str) -> None:
 def restore(config_path: str, src: str, force: bool) -> None:
     """Replace the store with the backup IN (stop footfall-ingest and footfall-web first)."""
     site = _site(config_path)
+    _sqlite_only(site, "restore")
     try:
         kept = restore_store(src, site.db_path, force=force)
     except StoreInUse as exc:

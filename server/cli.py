@@ -53,7 +53,7 @@ def token() -> None:
 def token_create(config_path: str, role: str, label: str) -> None:
     """Create a bearer token and print it once (only its hash is stored)."""
     site = load_site_or_exit(config_path)
-    from footfall.server.store import SqliteStore
+    from footfall.server.store import open_store
     from footfall.server.web.auth import create_token
 
-    click.echo(create_token(SqliteStore(site.db_path), role, label or role))
+    click.echo(create_token(open_store(site), role, label or role))

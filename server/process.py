@@ -28,12 +28,12 @@ RESTARTS_PER_MINUTE = 5
 def run_ingest(site: SiteConfig) -> int:
     """Run ingest until a signal (exit 0), or until its worker dies or stalls (EXIT_RESTART, for a restart)."""
     from footfall.server.ingest import IngestService
-    from footfall.server.store import SqliteStore
+    from footfall.server.store import open_store
 
-    store = SqliteStore(site.db_path)
+    store = open_store(site)
     service = IngestService(site, store).start()
     sdnotify.ready()
-    logger.info("ingest running for site %s (store %s)", site.id, site.db_path)
+    logger.info("ingest running for site %s (store %s)", site.id, store.describe())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -115,9 +115,9 @@ def run_both(config_path: str, site: SiteConfig | None = None, extra_args: list[
     busy port) stops both. The children die with this process, however it dies (PR_SET_PDEATHSIG).
     """
     if site is not None:
-        from footfall.server.store import SqliteStore
+        from footfall.server.store import open_store
 
-        SqliteStore(site.db_path).close()  # a damaged or empty store: one line, before any child starts
+        open_store(site).close()  # a damaged, empty or unreachable store: one line, before any child starts
         check_port_free(*site.listen)
     data_dir = str(site.data_dir) if site is not None else "."
     children = [

@@ -28,7 +28,7 @@ def _run(kind: str, config_path: str, value: str | None, csv_path, xlsx_path, la
     from footfall.clock import utcnow
     from footfall.server import reports
     from footfall.server.rooms import today
-    from footfall.server.store import SqliteStore
+    from footfall.server.store import open_store
 
     site = load_site_or_exit(config_path)
     lang = lang or site.server.get("language", "zh-CN")
@@ -37,7 +37,7 @@ def _run(kind: str, config_path: str, value: str | None, csv_path, xlsx_path, la
         anchor = reports.parse_anchor(kind, value, today(site, now))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    store = SqliteStore(site.db_path)
+    store = open_store(site)
     try:
         rep = reports.report(site, store, kind, anchor, now)
     finally:

@@ -22,6 +22,12 @@ def store() -> None:
 def check(config_path: str) -> None:
     """Run SQLite's integrity check on the store; exit 1 and list the problems when it is damaged."""
     site = load_site_or_exit(config_path)
+    from footfall.server.store import is_postgres
+
+    if is_postgres(site.server.get("database")):
+        raise click.ClickException(
+            "the store is PostgreSQL ([server] database): check it with PostgreSQL's tools"
+        )
     problems = integrity_problems(Path(site.db_path))
     if problems:
         for problem in problems:

@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from flask.json.provider import DefaultJSONProvider
 
 from footfall.clock import utcnow
-from footfall.server.store import SqliteStore
+from footfall.server.store import Store, open_store
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class WebContext:
     """What every view needs: the site, the store, the live hub and the clock."""
 
     site: SiteConfig
-    store: SqliteStore
+    store: Store
     live: Any  # LiveHub, or LocalHub when there is no MQTT (tests)
     app: Flask
 
@@ -57,7 +57,7 @@ def web() -> WebContext:
 
 
 def create_app(
-    site: SiteConfig, store: SqliteStore | None = None, live=None, test_config: dict | None = None
+    site: SiteConfig, store: Store | None = None, live=None, test_config: dict | None = None
 ) -> Flask:
     """Build the web app. `live=None` means no MQTT: changes fan out to this process's streams only."""
     from footfall.server import audit
@@ -88,7 +88,7 @@ def create_app(
     app.json = JsonProvider(app)
 
     if store is None:
-        store = SqliteStore(site.db_path)
+        store = open_store(site)
     app.extensions["footfall"] = WebContext(site=site, store=store, live=live or LocalHub(), app=app)
 
     @app.teardown_appcontext
