@@ -51,7 +51,12 @@ def test_camera_counter_publishes_crossings_that_ingest_counts(broker, site_file
         )
         assert counts["in"] == 7 and 6 <= counts["out"] <= 7
         assert app.crossings == sum(counts.values())
-        assert app.runtime.health()["camera"] in ("ok", "no_frames")  # the clip has ended by now
+        health = app.runtime.health()
+        assert health["camera"] in ("ok", "no_frames")  # the clip has ended by now
+        # Learned, not given: how sure it is, and the size at the line; a file is no stream.
+        assert health["person_size"] in ("learning", "unsure", "ok")
+        assert 0 <= health["person_size_confidence"] <= 1 and health["person_size_px"] > 0
+        assert not any(key.startswith("stream") for key in health)
     finally:
         app.stop()
     assert not list((tmp_path / "pi").glob("*.png")) and not list((tmp_path / "pi").glob("*.jpg"))
