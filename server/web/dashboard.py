@@ -10,13 +10,15 @@ from flask_login import current_user
 
 from footfall.clock import parse_ts
 from footfall.levels import LEVELS
+from footfall.server import schedule
 from footfall.server.rooms import live_states, today
-from footfall.server.web import data, web
+from footfall.server.web import data, lobby, web
 from footfall.server.web.auth import is_api_request, require_page
 from footfall.server.web.i18n import current_lang, room_name, translate
 from footfall.site import OUTDOORS
 
 bp = Blueprint("dashboard", __name__)
+SCREEN_SESSIONS = 7  # as many as the lobby TV shows in type that reads from across the hall
 
 
 def _overview() -> dict[str, Any]:
@@ -112,10 +114,31 @@ def _ids_to_show(devices: list[dict[str, Any]], places: dict[str, str]) -> set[s
 @bp.get("/screen")
 @require_page("viewer")
 def screen():
+    w = web()
     overview = _overview()
     token = request.args.get("token") if current_user.is_token else None
     page = _page_data(overview, token=token)
-    return render_template("screen.html", page=page, user=current_user, **overview)
+    day = overview["day"]
+    today_sessions = lobby.sessions(
+        w.site,
+        schedule.list_items(w.store, day, day),
+        w.store.day_checkins(day),
+        {r["room"]: r["level"] for r in overview["rooms"]},
+        w.now().astimezone(w.site.timezone),
+    )
+    # Running and coming sessions first; ended ones only while there is room on the screen.
+    ordered = [s for s in today_sessions if s["state"] != "done"] + [
+        s for s in today_sessions if s["state"] == "done"
+    ]
+    return render_template(
+        "screen.html",
+        page=page,
+        user=current_user,
+        sessions=ordered[:SCREEN_SESSIONS],
+        more_sessions=max(0, len(ordered) - SCREEN_SESSIONS),
+        floor_words=lobby.floor_words,
+        **overview,
+    )
 
 
 def local_time(ts: str | None) -> str:
