@@ -44,6 +44,7 @@ def op(
     *,
     params: list[dict[str, Any]] | None = None,
     body: dict[str, Any] | None = None,
+    example: dict[str, Any] | None = None,
     security: list[dict[str, list]] | None = None,
 ) -> dict[str, Any]:
     """One operation; `ok` maps its success statuses to their responses. Auth errors follow from the role."""
@@ -61,7 +62,8 @@ def op(
     if params:
         operation["parameters"] = params
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        media = {"schema": body, **({"example": example} if example else {})}
+        operation["requestBody"] = {"required": True, "content": {JSON: media}}
     return operation
 
 
@@ -110,6 +112,14 @@ def file_ok(mime: str) -> dict[int, Any]:
 def paths(room_ids: list[str]) -> dict[str, Any]:
     room = path_param("room", {"type": "string", "examples": room_ids})  # this site's rooms
     sched_body = ref("ScheduleInput")
+    sched_example = {
+        "title": "少儿绘本",
+        "kind": "class",
+        "room": room_ids[0] if room_ids else "hall",
+        "date": "2026-12-01",
+        "start": "09:00",
+        "end": "10:00",
+    }
     clear_body = {
         "type": "object",
         "additionalProperties": False,
@@ -172,7 +182,7 @@ def paths(room_ids: list[str]) -> dict[str, Any]:
                 "a report page",
                 "viewer",
                 {400: {"$ref": "#/components/responses/400"}},
-                params=[path_param("kind"), *REPORT_PARAMS],
+                params=[path_param("kind", {"type": "string", "examples": list(PERIODS)}), *REPORT_PARAMS],
             )
         },
         "/schedule": {
@@ -206,6 +216,7 @@ def paths(room_ids: list[str]) -> dict[str, Any]:
                 (404,),
                 params=[room],
                 body=adjust_body,
+                example={"occupancy": 5, "reason": "counted by hand"},
             )
         },
         "/api/v1/devices": {
@@ -278,7 +289,12 @@ def paths(room_ids: list[str]) -> dict[str, Any]:
         "/api/v1/schedule": {
             "get": op("the schedule between two dates", "viewer", json_ok(items), (400,), params=RANGE),
             "post": op(
-                "add an item", "staff", json_ok(ref("ScheduleItem"), "created", 201), (409,), body=sched_body
+                "add an item",
+                "staff",
+                json_ok(ref("ScheduleItem"), "created", 201),
+                (409,),
+                body=sched_body,
+                example=sched_example,
             ),
         },
         "/api/v1/schedule/{item_id}": {
