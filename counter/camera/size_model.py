@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 LEARNING, UNSURE, OK, FIXED = "learning", "unsure", "ok", "fixed"
 MIN_FRACTION = 0.25  # the model never predicts less than this share of its largest size in the frame
+# Pull of the slopes toward zero per unit of sample weight, in frame-sized units: a sample spread of a tenth of the
+# frame (variance 0.01) keeps 90% of its slope; samples all on one row or column show no slope across it.
+RIDGE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,7 @@ class SizeLearner:
         if self._people < self.config.min_people:
             return
         s = np.array(self._samples, dtype=np.float64)
+        seen_at = s[:, :2]  # where the people were seen, for the coverage of the line's sides
         coef, _ = _robust_plane(s[:, 0], s[:, 1], s[:, 2], s[:, 3], self.frame_size)
         # A walker is partly hidden (by the frame or mask edge, a door, the floor's own colour) more often than
         # merged with someone: of each walker's views, the larger ones for where they were are the truer ones.
@@ -255,7 +259,7 @@ class SizeLearner:
         plane = SizeModel.bounded(coef[0], coef[1], coef[2], self.frame_size, depth)
         at_line = plane.at(*self.line.midpoint)
         spread = resid_scale / max(at_line, 1e-6)
-        confidence = self._confidence(spread, x, y)
+        confidence = self._confidence(spread, seen_at[:, 0], seen_at[:, 1])
         if confidence >= 0.5 and self._people >= self.config.people_for_ok:
             model, state = plane, OK
         else:
@@ -298,18 +302,20 @@ def _iou(a, b) -> float:
 def _robust_plane(x, y, d, wt, frame_size, iterations: int = 8) -> tuple[np.ndarray, float]:
     """Weighted Tukey-biweight fit of d = a + b*y + c*x; returns (a, b, c) and the robust residual scale.
 
-    The slopes are lightly pulled toward zero (ridge) so that samples along one row or column, which cannot show
-    a slope in the other direction, give none."""
+    The slopes are very lightly pulled toward zero (ridge) so that samples along one row or column, which cannot
+    show a slope in the other direction, give none. The pull is relative to the samples' total weight and tiny: a
+    fixed pull worth a few people shrank a true perspective slope to a quarter when each person was seen over part of
+    the frame only (their spread in y is what shows the slope), and the biggest-half step after it shrank it more."""
     w, h = frame_size
     xs, ys = (x - w / 2) / w, (y - h / 2) / h  # centred and scaled so one ridge weight suits both slopes
     design = np.column_stack([np.ones_like(xs), ys, xs])
-    ridge = np.diag([0.0, 1.0, 1.0]) * 0.2  # worth a few people: many people outweigh it
+    ridge = np.diag([0.0, 1.0, 1.0]) * RIDGE
     rw = np.ones_like(d)
     scale = float(np.median(np.abs(d - np.median(d)))) * 1.4826 + 1e-6
     beta = np.array([np.median(d), 0.0, 0.0])
     for _ in range(iterations):
         ww = wt * rw
-        a_mat = design.T @ (design * ww[:, None]) + ridge
+        a_mat = design.T @ (design * ww[:, None]) + ridge * float(ww.sum())
         beta = np.linalg.solve(a_mat, design.T @ (ww * d))
         r = d - design @ beta
         scale = float(np.median(np.abs(r))) * 1.4826 + 1e-6
