@@ -142,7 +142,7 @@ def test_calibrate_writes_a_size_model_that_evaluate_uses(oblique_clips, tmp_pat
 
     scores, log = run_evaluate([clip, "--line", line, "--truth", truth, "-c", config])
     assert f"person size: calibrated in {config}" in log
-    assert scores["down"][2] >= 0.9 and scores["up"][2] >= 0.85, scores
+    assert scores["down"][2] >= 0.9 and scores["up"][2] >= 0.9, scores  # the target, per direction
 
 
 def test_calibrate_says_when_it_is_unsure_and_writes_nothing(tmp_path):
