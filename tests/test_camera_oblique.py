@@ -88,20 +88,13 @@ def run_evaluate(args) -> tuple[dict[str, tuple[float, float, float]], str]:
 NAMES = [f"bus_tilt{t}_turn{y}" for t, y in WARPS] + [f"scene_tilt{t}_turn{y}" for t, y in SCENES]
 
 
-# Issue #15 asks F1 >= 0.9 per direction on every view. Not reached yet on this one: up 0.86 (of 7 crossings, the
-# second person, close behind the first, is missed even with the right size given by hand, and the first is counted
-# twice while the size is still being learned). It is held to what it reaches, so that a regression still fails.
-SHORT_OF_TARGET = {"bus_tilt30_turn0": 0.85}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_default_settings_count_oblique_views(oblique_clips, name):
     clip, line, truth = oblique_clips[name]
     scores, log = run_evaluate([clip, "--line", line, "--truth", truth])
     assert set(scores) == {"up", "down"}
     for direction, (p, r, f1) in scores.items():
-        need = SHORT_OF_TARGET.get(name, 0.9) if direction == "up" else 0.9
-        assert f1 >= need, f"{name} {direction}: precision {p:.2f} recall {r:.2f} f1 {f1:.2f}"
+        assert f1 >= 0.9, f"{name} {direction}: precision {p:.2f} recall {r:.2f} f1 {f1:.2f}"
     assert "person size: ok" in log  # it learned the size and says it is sure
 
 

@@ -68,6 +68,7 @@ class Track:
     vx: float = 0.0
     vy: float = 0.0
     hits: int = 1
+    streak: int = 1  # matched observations in a row, up to now
     missed: int = 0
     area: float = 0.0
     blob: int = -1  # index of the blob matched this frame (-1 = coasting)
@@ -241,6 +242,7 @@ class Tracker:
                 tr.x, tr.y, tr.area = mx, my, ma
                 tr.hits += 1
                 tr.missed = 0
+                tr.streak += 1
                 tr.last_t = t
                 tr.frame_index = frame_index
                 tr.trail.append((mx, my))
@@ -256,6 +258,7 @@ class Tracker:
             else:
                 tr.blob = -1
                 tr.missed += 1
+                tr.streak = 0
                 if tr.missed <= cfg.max_coast_frames and t - tr.last_t <= cfg.max_coast_s:
                     tr.x += tr.vx  # coast on the last velocity, slowing down
                     tr.y += tr.vy
@@ -386,10 +389,13 @@ class Tracker:
         return tr
 
     def _dedupe(self, tracks: list[Track]) -> list[Track]:
-        """Drop a younger track that sits on an older one (two tracks claimed one person). Tracks moving
-        opposite ways are two people passing, never one."""
+        """Of two tracks on one blob close together (two tracks claimed one person), drop the one with the shorter
+        unbroken run of matches (the younger one when they tie). Tracks moving opposite ways are two people
+        passing, never one."""
         keep: list[Track] = []
-        for tr in sorted(tracks, key=lambda tr: tr.id):
+        # The track that has followed its blob longest without a break keeps it: one that lost its person and
+        # picked up the next one passing (a new arrival) must not take over that person's track.
+        for tr in sorted(tracks, key=lambda tr: (-tr.streak, tr.id)):
             dup = False
             ps = self.size_at(tr.x, tr.y)
             limit = self.config.dedupe * ps
