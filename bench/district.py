@@ -31,7 +31,7 @@ import psutil  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from footfall import topics  # noqa: E402
-from footfall.clock import utcnow  # noqa: E402
+from footfall.clock import local_day, utcnow  # noqa: E402
 from footfall.demo.broker import LocalBroker  # noqa: E402
 from footfall.messages import Crossing  # noqa: E402
 from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config  # noqa: E402
@@ -148,7 +148,10 @@ def main() -> None:
     # A whole district day: top the stored traffic up to DAY_EVENTS crossings with COPY, then roll it up.
     extra = DAY_EVENTS - stored
     buf = io.StringIO()
-    day_start = start.replace(hour=0, minute=30, second=0, microsecond=0)
+    # The sites' local business day that holds the outage traffic (whatever the hour the bench runs at), and
+    # the day's extra crossings from 08:30 local time on.
+    day = local_day(start, example.timezone, example.day_starts)
+    day_start = dt.datetime.combine(day, dt.time(8, 30), tzinfo=example.timezone)
     for n in range(extra):
         site = sites[n % len(sites)]
         device = devices[n % len(devices)]
@@ -167,7 +170,6 @@ def main() -> None:
     store.conn.commit()
     store.conn.execute("ANALYZE events")
     store.conn.commit()
-    day = (start + dt.timedelta(hours=8)).date()  # Asia/Shanghai
     t0 = time.perf_counter()
     rows = store.rollup_day(day)
     rollup_s = time.perf_counter() - t0
