@@ -114,7 +114,165 @@ def test_schedule_page_adds_an_item(served, page):
     page.fill("input[name=date]", f"{YEAR}-03-01")
     page.fill("input[name=start]", "15:00")
     page.fill("input[name=end]", "16:30")
-    page.click("button.btn-primary")
-    assert "重阳节茶话会" in page.text_content("main")
+    page.click(".schedule-form button.btn-primary")
+    from playwright.sync_api import expect
+
+    expect(page.locator("main")).to_contain_text("重阳节茶话会")  # after the redirect has loaded
     assert store.count("schedule", "title=?", ("重阳节茶话会",)) == 1
     shot(page, "schedule-zh")
+
+
+# --- the picker, the annual months, phones (#13) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def contexts(served, page):
+    """New contexts in the module's browser, logged in as the manager: desktop by keyboard, or a 390 px phone by
+    touch. CSP is bypassed only so that axe-core, an inline script, can be injected."""
+    base = served[0]
+    browser = page.context.browser
+
+    def open_page(phone: bool = False):
+        size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
+        context = browser.new_context(viewport=size, has_touch=phone, locale="zh-CN", bypass_csp=True)
+        tab = context.new_page()
+        tab.goto(f"{base}/login")
+        tab.fill("input[name=username]", "manager")
+        tab.fill("input[name=password]", "manager-password")
+        tab.click("button[type=submit]")
+        tab.wait_for_url(f"{base}/")
+        return tab
+
+    return open_page
+
+
+def test_annual_report_has_twelve_months_adding_up_to_the_year(served, contexts):
+    base, site, store = served
+    page = contexts()
+    page.goto(f"{base}/reports/annual?year={YEAR}")
+    rep = report(site, store, "annual", dt.date(YEAR, 1, 1), NOW)
+    rows = page.locator("#months tbody tr")
+    assert rows.count() == 12
+    assert rows.locator("th").all_text_contents() == [f"{m}月" for m in range(1, 13)]
+    visits = [int(v) for v in page.locator("#months tbody td:nth-of-type(1)").all_text_contents()]
+    assert sum(visits) == rep["headline"]["visits"] == int(page.text_content("#months-visits"))
+    by_month = [sum(d["visits"] for d in rep["days"] if int(d["date"][5:7]) == m) for m in range(1, 13)]
+    assert visits == by_month and visits[0] > 0 and visits[11] == 0  # Jan and Feb counted, Dec not yet
+    for column, key in ((2, "days_open"), (4, "checkins"), (5, "people")):
+        cells = page.locator(f"#months tbody td:nth-of-type({column})").all_text_contents()
+        assert sum(int(c) for c in cells) == rep["headline"][key], key
+    assert page.locator("#months-title ~ .chart-scroll svg rect").count() == 12  # twelve bars, not 365
+    from tests.test_kiosk_browser import axe_violations
+
+    assert axe_violations(page) == []
+    shot(page, "annual-months")
+    page.context.close()
+
+
+def test_picker_works_by_keyboard(served, contexts):
+    base = served[0]
+    page = contexts()
+    # The arrow keys step the field's focused part (which part comes first depends on the browser's locale); Enter
+    # shows the report for the date now in the field, and only then does the page change.
+    page.goto(f"{base}/reports/daily?date={YEAR}-02-15")
+    page.focus("#period-input")
+    page.keyboard.press("ArrowDown")
+    picked = page.input_value("#period-input")
+    assert picked != f"{YEAR}-02-15" and page.url.endswith(f"date={YEAR}-02-15")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/reports/daily?date={picked}")
+    assert picked in page.text_content(".period-range")
+
+    page.goto(f"{base}/reports/monthly?month={YEAR}-02")
+    page.focus("#period-input")
+    page.keyboard.press("ArrowDown")
+    assert page.input_value("#period-input") == f"{YEAR}-01"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/reports/monthly?month={YEAR}-01")
+
+    page.goto(f"{base}/reports/annual?year={YEAR}")
+    page.focus("#period-input")
+    page.keyboard.press("ArrowDown")  # the year before
+    assert page.url.endswith(f"year={YEAR}")  # nothing changes until the button is pressed
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "period-go"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/reports/annual?year={YEAR - 1}")
+    page.context.close()
+
+
+def test_picker_works_by_touch_and_reports_read_on_a_phone(served, contexts):
+    from tests.test_kiosk_browser import axe_violations
+
+    base = served[0]
+    page = contexts(phone=True)
+    page.goto(f"{base}/reports/monthly?month={YEAR}-02")
+    choice = page.get_by_role("link", name="1月", exact=True)
+    box = choice.bounding_box()
+    assert box["width"] >= 48 and box["height"] >= 48
+    choice.tap()
+    page.wait_for_url(f"**/reports/monthly?month={YEAR}-01")
+    assert page.locator('.month-choice[aria-current="page"]').text_content() == "1月"
+
+    page.goto(f"{base}/reports/annual?year={YEAR}")
+    page.tap("#period-input")
+    page.select_option("#period-input", str(YEAR - 1))  # what the phone's own list does after the tap
+    page.tap("#period-go")
+    page.wait_for_url(f"**/reports/annual?year={YEAR - 1}")
+
+    page.goto(f"{base}/reports/daily?date={YEAR}-02-15")
+    page.tap("#period-input")
+    page.fill("#period-input", f"{YEAR}-01-20")  # what the phone's own calendar does after the tap
+    page.tap("#period-go")
+    page.wait_for_url(f"**/reports/daily?date={YEAR}-01-20")
+
+    for path in (f"monthly?month={YEAR}-01", f"annual?year={YEAR}"):
+        page.goto(f"{base}/reports/{path}")
+        shot(page, "phone-" + path.split("?")[0])
+        assert (
+            page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        )  # the page itself never scrolls sideways
+        # Room names stay on one line, chart text stays as drawn (14 px and up), nothing under 18 px outside charts.
+        heights = page.eval_on_selector_all(
+            ".report-table tbody th", "ths => ths.map((th) => th.getBoundingClientRect().height)"
+        )
+        assert max(heights) < 50, heights
+        chart_text = page.eval_on_selector_all(
+            "svg.chart text", "ts => Math.min(...ts.map((t) => t.getBoundingClientRect().height))"
+        )
+        assert chart_text >= 14, chart_text
+        smallest = page.evaluate(
+            """() => Math.min(...[...document.querySelectorAll('main *')].filter((el) => !el.closest('svg')
+                 && [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()))
+                 .map((el) => parseFloat(getComputedStyle(el).fontSize)))"""
+        )
+        assert smallest >= 18, smallest
+        assert axe_violations(page) == []
+    page.context.close()
+
+
+def test_headers_stand_over_their_numbers_and_over_capacity_is_flagged(served, contexts):
+    base, site, store = served
+    page = contexts()
+    page.goto(f"{base}/reports/monthly?month={YEAR}-01")
+    aligned = page.evaluate(
+        """() => [...document.querySelectorAll('.report-table')].flatMap((table) => {
+             const heads = [...table.querySelectorAll('thead th')];
+             const cells = [...(table.querySelector('tbody tr') || {children: []}).children];
+             return heads.map((h, i) => cells[i] ? [getComputedStyle(h).textAlign === getComputedStyle(cells[i]).textAlign
+                    || (getComputedStyle(h).textAlign === 'start' && getComputedStyle(cells[i]).textAlign === 'left'),
+                    h.textContent.trim()] : [true, '']);
+           })"""
+    )
+    assert all(ok for ok, _ in aligned), [name for ok, name in aligned if not ok]
+    rep = report(site, store, "monthly", dt.date(YEAR, 1, 1), NOW)
+    over = {
+        r["room"]: r["peak"] - r["capacity"]
+        for r in rep["rooms"]
+        if r["capacity"] and r["peak"] > r["capacity"]
+    }
+    flags = {
+        el.get_attribute("id")[5:]: el.text_content() for el in page.locator(".report-table .over-flag").all()
+    }
+    assert flags == {room: f"超员 {n} 人" for room, n in over.items()}
+    page.context.close()

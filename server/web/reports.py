@@ -103,12 +103,15 @@ def page(kind: str):
             [(rooms[r["room"]], r["hourly"]) for r in rep["rooms"]], translate("reports.chart.heatmap")
         ),
     }
-    if kind != "daily":
-        cut = {"weekly": 5, "monthly": 8, "annual": 5}[kind]  # MM-DD, DD, MM-DD
+    months = by_month(rep) if kind == "annual" else []
+    month_names = translate("reports.month_names").split(",")
+    if kind == "annual":  # twelve bars, not 365
+        labels = [(month_names[m["month"] - 1], m["visits"]) for m in months]
+        charts["days"] = bar_chart(labels, translate("reports.chart.months"))
+    elif kind != "daily":
+        cut = {"weekly": 5, "monthly": 8}[kind]  # MM-DD, DD
         labels = [(d["date"][cut:], d["visits"]) for d in rep["days"]]
-        charts["days"] = bar_chart(
-            labels, translate("reports.chart.days"), every=1 if len(labels) <= 31 else 30
-        )
+        charts["days"] = bar_chart(labels, translate("reports.chart.days"))
     query = {PARAM[kind]: rep["period"]["label"] if kind in ("monthly", "annual") else rep["period"]["start"]}
     return render_template(
         "reports.html",
@@ -122,8 +125,44 @@ def page(kind: str):
         param=PARAM[kind],
         query=query,
         periods=reports.PERIODS,
+        months=months,
+        month_names=month_names,
+        picker=_picker(kind, rep),
         user=current_user,
     )
+
+
+def by_month(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    """An annual report's twelve months from its days: visits, check-ins, people, days open, daily average.
+    Months after today have zeros, so the twelve rows always add up to the year's headline figures."""
+    months = [{"month": m, "visits": 0, "checkins": 0, "people": 0, "days_open": 0} for m in range(1, 13)]
+    for day in rep["days"]:
+        row = months[int(day["date"][5:7]) - 1]
+        for key in ("visits", "checkins", "people"):
+            row[key] += day[key]
+        row["days_open"] += 1 if day["visits"] > 0 else 0
+    for row in months:
+        row["average"] = round(row["visits"] / row["days_open"], 1) if row["days_open"] else 0.0
+    return months
+
+
+def _picker(kind: str, rep: dict[str, Any]) -> dict[str, Any]:
+    """What the period picker offers: the field's name, type and value, its limits, and quick choices (the
+    shown year's months on the monthly report, nearby years on the annual one)."""
+    start = dt.date.fromisoformat(rep["period"]["start"])
+    this_year = today(web().site, web().now()).year
+    field: dict[str, Any] = {"name": PARAM[kind], "kind": kind}
+    if kind in ("daily", "weekly"):
+        field.update(type="date", value=start.isoformat(), min=reports.FIRST_DAY.isoformat(),
+                     max=reports.LAST_DAY.isoformat())  # fmt: skip
+    elif kind == "monthly":
+        field.update(type="month", value=start.strftime("%Y-%m"), min=reports.FIRST_DAY.strftime("%Y-%m"),
+                     max=reports.LAST_DAY.strftime("%Y-%m"))  # fmt: skip
+        field["choices"] = [(f"{start.year}-{m:02d}", m, m == start.month) for m in range(1, 13)]
+    else:
+        years = sorted({*range(max(reports.FIRST_DAY.year, this_year - 9), this_year + 1), start.year})
+        field.update(type="select", value=str(start.year), years=[str(y) for y in reversed(years)])
+    return field
 
 
 # --- charts --------------------------------------------------------------------------------------------
@@ -134,7 +173,7 @@ FONT = 'font-family="Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsof
 def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
     head = (
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" {FONT} font-size="13"><title>{escape(title)}</title>'
+        f'aria-label="{escape(title)}" {FONT} font-size="14"><title>{escape(title)}</title>'
     )
     return Markup(head + "".join(body) + "</svg>")
 
