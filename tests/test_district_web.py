@@ -8,10 +8,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import http.cookiejar
 import io
+import json
 import re
 import shutil
 import threading
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -89,8 +92,6 @@ def district(tmp_path_factory):
 
 
 def _json(obj) -> bytes:
-    import json
-
     return json.dumps(obj, ensure_ascii=False).encode()
 
 
@@ -272,6 +273,16 @@ def test_the_district_web_command_serves_the_login_page_and_user_add_saves_an_ac
 
     page = wait_until(login_page, 30, message="district web answering")
     assert "工作人员登录" in page
+    # Logged in through the real server (gevent, a PostgreSQL connection per request): the sites as JSON.
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{port}"
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', opener.open(f"{base}/login").read().decode()
+    ).group(1)
+    form = {"username": "viewer2", "password": "long-enough", "csrf_token": token}
+    opener.open(f"{base}/login", urllib.parse.urlencode(form).encode())
+    sites = json.loads(opener.open(f"{base}/api/v1/sites?sort=entries_today").read())
+    assert [s["site"] for s in sites] == ["jiaodaokou", "dongsi"]
 
     site_file = tmp_path / "site.toml"
     site_file.write_text(EXAMPLE_SITE.read_text().replace('data_dir = "data"', f'data_dir = "{tmp_path}"'))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from footfall.clock import utcnow
@@ -57,10 +57,6 @@ def create_app(dsn: str, secret_key: str | None = None, test_config: dict[str, A
     DistrictStore(dsn).close()  # apply the migrations once, not per request
     app.config["DISTRICT_DSN"] = dsn
 
-    @app.before_request
-    def _open_store() -> None:
-        g.store = DistrictStore(dsn, migrate=False)
-
     @app.teardown_request
     def _close_store(_exc: BaseException | None) -> None:
         store = g.pop("store", None)
@@ -79,6 +75,13 @@ def create_app(dsn: str, secret_key: str | None = None, test_config: dict[str, A
     security.init_app(app)  # last: the site app's CSRF check and security headers
     _error_handlers(app)
     return app
+
+
+def store() -> DistrictStore:
+    """This request's connection to the district store, opened on first use (static files need none)."""
+    if "store" not in g:
+        g.store = DistrictStore(current_app.config["DISTRICT_DSN"], migrate=False)
+    return g.store
 
 
 def _wants_json() -> bool:

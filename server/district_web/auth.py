@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from footfall.server.district_web import store
 from footfall.server.web.auth import ApiError, LoginLimiter, _dummy_hash
 from footfall.topics import NAME_RE
 
@@ -73,9 +74,9 @@ def add_user(conn, name: str, password: str, role: str, site: str | None) -> Non
 
 def _load(name: str) -> tuple[DistrictUser, str] | None:
     """The user and their password hash."""
-    row = g.store.conn.execute("SELECT name, password_hash, role, site FROM users WHERE name = %s", (name,))
+    row = store().conn.execute("SELECT name, password_hash, role, site FROM users WHERE name = %s", (name,))
     found = row.fetchone()
-    g.store.conn.commit()
+    store().conn.commit()
     if found is None:
         return None
     return DistrictUser(found[0], found[2], found[3], _fingerprint(found[1])), found[1]

@@ -13,7 +13,6 @@ from flask import (
     Flask,
     Response,
     current_app,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -23,7 +22,7 @@ from flask import (
 from flask_login import current_user
 
 from footfall.server import reports as site_reports
-from footfall.server.district_web import data
+from footfall.server.district_web import data, store
 from footfall.server.district_web.auth import login_required, require_district, require_site
 from footfall.server.web.auth import ApiError
 
@@ -42,7 +41,7 @@ def _report(kind: str, site: str | None) -> dict[str, Any]:
     else:
         require_site(site)
     now = current_app.config["FOOTFALL_NOW"]()
-    listed = [s for s in data.sites(g.store.conn) if site is None or s["site"] == site]
+    listed = [s for s in data.sites(store().conn) if site is None or s["site"] == site]
     if site is not None and not listed:
         raise ApiError(404, "not_found", f"no site {site!r}")
     # "This period" by the local day of the first site (a district's sites share one zone in practice).
@@ -52,7 +51,7 @@ def _report(kind: str, site: str | None) -> dict[str, Any]:
     except ValueError as exc:
         raise ApiError(400, "bad_request", f"{PARAM[kind]}: {exc}") from None
     start, end = site_reports.period_bounds(kind, anchor)
-    rep = data.report(g.store.conn, kind, start, end, now, only=site)
+    rep = data.report(store().conn, kind, start, end, now, only=site)
     rep["period"]["label"] = {"daily": start.isoformat(), "monthly": start.strftime("%Y-%m"),
                               "annual": str(start.year)}[kind]  # fmt: skip
     rep["scope"] = {"site": site, "name": listed[0]["name"] if site else "全区"}

@@ -12,7 +12,6 @@ from flask import (
     Flask,
     abort,
     current_app,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -22,7 +21,7 @@ from flask import (
 from flask_login import current_user
 
 from footfall.levels import level_words
-from footfall.server.district_web import data
+from footfall.server.district_web import data, store
 from footfall.server.district_web.auth import login_required, require_site
 from footfall.server.web.auth import ApiError
 
@@ -70,7 +69,7 @@ def index():
     if not current_user.is_district:
         return redirect(url_for("district.site_page", site=current_user.site))
     key, descending = _sort()
-    rows = data.sort_sites(data.overview(g.store.conn, _now()), key, descending)
+    rows = data.sort_sites(data.overview(store().conn, _now()), key, descending)
     return render_template(
         "district/dashboard.html",
         rows=rows,
@@ -84,15 +83,15 @@ def index():
 
 def _one_site(site: str) -> dict[str, Any]:
     require_site(site)  # before looking it up: a site's staff learn nothing about other sites
-    found = data.overview(g.store.conn, _now(), only=site)
+    found = data.overview(store().conn, _now(), only=site)
     if not found:
         if request.path.startswith("/api/"):
             raise ApiError(404, "not_found", f"no site {site!r}")
         abort(404)
     return {
         **found[0],
-        "rooms": data.site_rooms(g.store.conn, site),
-        "devices": data.site_devices(g.store.conn, site),
+        "rooms": data.site_rooms(store().conn, site),
+        "devices": data.site_devices(store().conn, site),
     }
 
 
@@ -109,7 +108,7 @@ def site_page(site: str):
 def api_sites():
     key, descending = _sort()
     only = None if current_user.is_district else current_user.site
-    return jsonify(data.sort_sites(data.overview(g.store.conn, _now(), only=only), key, descending))
+    return jsonify(data.sort_sites(data.overview(store().conn, _now(), only=only), key, descending))
 
 
 @bp.get("/api/v1/sites/<site>")
