@@ -27,7 +27,7 @@ RESTARTS_PER_MINUTE = 5
 
 def run_ingest(site: SiteConfig) -> int:
     """Run ingest until a signal (exit 0), or until its worker dies or stalls (EXIT_RESTART, for a restart)."""
-    from footfall.server.ingest import IngestService
+    from footfall.server.ingest_service import IngestService
     from footfall.server.store import open_store
 
     store = open_store(site)

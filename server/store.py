@@ -93,8 +93,12 @@ def open_store(site: Any) -> Store:
     """The store the site file names: `[server] database` (a postgresql:// URL), else SQLite in data_dir."""
     url = site.server.get("database") or ""
     if is_postgres(url):
-        from footfall.server.store_pg import PgStore
-
+        try:
+            from footfall.server.store_pg import PgStore
+        except ImportError:
+            raise StoreError(
+                "[server] database names PostgreSQL, but psycopg is not installed: pip install 'footfall[postgresql]'"
+            ) from None
         return PgStore(url)
     return SqliteStore(url or site.db_path)
 

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall.cli import main
 from footfall.clock import format_ts, utcnow
-from footfall.server.ingest import IngestService
+from footfall.server.ingest_service import IngestService
 from footfall.server.store import SqliteStore
 from footfall.site import load_site
 from tests.conftest import EXAMPLE_SITE, wait_until

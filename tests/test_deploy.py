@@ -218,7 +218,7 @@ def test_prometheus_rules_use_only_metrics_footfall_exports(tmp_path):
 
     import yaml
 
-    from footfall.server.ingest import IngestService
+    from footfall.server.ingest_service import IngestService
     from footfall.server.metrics import WebMetrics
     from footfall.server.store import SqliteStore
     from footfall.server.web.live import LocalHub

@@ -13,7 +13,7 @@ import pytest
 
 from footfall.clock import format_ts, utcnow
 from footfall.server.health import SIZE, IngestHealth, health_path, ingest_problems
-from footfall.server.ingest import IngestService
+from footfall.server.ingest_service import IngestService
 from footfall.server.process import watch
 from footfall.server.web import create_app
 from footfall.server.web.live import LiveHub
@@ -103,7 +103,7 @@ def test_a_stalled_worker_is_a_reason_to_restart(live_site, store, monkeypatch):
     service = IngestService(live_site, store, client_id="test-stalled-worker")
     release = threading.Event()
     monkeypatch.setattr(service, "_loop", release.wait)  # alive but never beats
-    monkeypatch.setattr("footfall.server.ingest.EXIT_AFTER_S", 0.5)
+    monkeypatch.setattr("footfall.server.ingest_service.EXIT_AFTER_S", 0.5)
     service.start()
     try:
         problem = watch(service, threading.Event(), every=0.1)
@@ -127,7 +127,7 @@ def test_a_working_service_is_watched_until_stop(live_site, store):
 
 DYING_INGEST = """
 import sys
-from footfall.server.ingest import IngestService
+from footfall.server.ingest_service import IngestService
 from footfall.server.process import run_ingest
 from footfall.site import load_site
 

@@ -31,7 +31,7 @@ from tests.test_deploy import make_certificates, need, secure_config
 
 pytestmark = pytest.mark.integration
 SITE = "dongsi"
-INGEST_ID = f"footfall-server-{SITE}-ingest"  # the id ingest asks for (server/ingest.py)
+INGEST_ID = f"footfall-server-{SITE}-ingest"  # the id ingest asks for (server/ingest_service.py)
 EVENTS = 1000
 TAKEOVERS = 8
 LOCK = "use_username_as_clientid true\n"
