@@ -245,6 +245,8 @@ def summarize(
     hours = [0] * HOURS
     rooms = {room.id: RoomDay(room.id) for room in site.rooms}
     peak_day: dict[str, str | None] = dict.fromkeys(rooms)
+    capacity = {room.id: room.capacity for room in site.rooms}
+    over_days = dict.fromkeys(rooms, 0)  # days whose peak went above the room's capacity
     total = DayRollup(day=start)
     for d in covered:
         r = days.get(d) or DayRollup(day=d)
@@ -263,6 +265,8 @@ def summarize(
             acc.hourly = [a + b for a, b in zip(acc.hourly, rd.hourly, strict=True)]
             if rd.peak > acc.peak:
                 acc.peak, acc.peak_at, peak_day[room_id] = rd.peak, rd.peak_at, d.isoformat()
+            if capacity.get(room_id) and rd.peak > capacity[room_id]:
+                over_days[room_id] = over_days.get(room_id, 0) + 1
     days_open = sum(1 for row in series if row["visits"] > 0)
     attendance: dict[str, ActivityDay] = {}
     for d in covered:
@@ -316,6 +320,7 @@ def summarize(
                 "peak": acc.peak,
                 "peak_at": acc.peak_at,
                 "peak_day": peak_day.get(room.id),
+                "over_capacity_days": over_days.get(room.id, 0),
                 "utilisation": _share(acc.peak, room.capacity),
                 "occupied_hours": round(acc.occupied_ms / 3_600_000, 2),
                 "occupied_hours_per_day": round(acc.occupied_ms / 3_600_000 / n_days, 2)

@@ -266,13 +266,30 @@ def test_headers_stand_over_their_numbers_and_over_capacity_is_flagged(served, c
     )
     assert all(ok for ok, _ in aligned), [name for ok, name in aligned if not ok]
     rep = report(site, store, "monthly", dt.date(YEAR, 1, 1), NOW)
-    over = {
-        r["room"]: r["peak"] - r["capacity"]
+    # Each January day's own report: on how many days did a room's peak go above its capacity?
+    days = [report(site, store, "daily", dt.date(YEAR, 1, d), NOW)["rooms"] for d in range(1, 32)]
+    over_days = {
+        r["room"]: sum(
+            1 for rooms in days for x in rooms if x["room"] == r["room"] and x["peak"] > x["capacity"]
+        )
+        for r in rep["rooms"]
+    }
+    expected = {
+        r["room"]: f"{over_days[r['room']]} 天超员，最多超 {r['peak'] - r['capacity']} 人"
         for r in rep["rooms"]
         if r["capacity"] and r["peak"] > r["capacity"]
     }
-    flags = {
+    assert expected and all(over_days[room] > 0 for room in expected)
+    assert {r["room"]: r["over_capacity_days"] for r in rep["rooms"]} == over_days
+    assert flag_texts(page) == expected
+    day = next(d for d in range(1, 32) if any(x["peak"] > x["capacity"] for x in days[d - 1]))
+    page.goto(f"{base}/reports/daily?date={YEAR}-01-{day:02d}")
+    over = {x["room"]: x["peak"] - x["capacity"] for x in days[day - 1] if x["peak"] > x["capacity"]}
+    assert flag_texts(page) == {room: f"超员 {n} 人" for room, n in over.items()}
+    page.context.close()
+
+
+def flag_texts(page) -> dict[str, str]:
+    return {
         el.get_attribute("id")[5:]: el.text_content() for el in page.locator(".report-table .over-flag").all()
     }
-    assert flags == {room: f"超员 {n} 人" for room, n in over.items()}
-    page.context.close()
