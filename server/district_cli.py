@@ -146,7 +146,13 @@ def rollup(database, day) -> None:
     envvar="FOOTFALL_DISTRICT_DATA",
     help="Keeps the session key (secret_key, mode 0600), so logins survive a restart.",
 )
-def web(database, listen, data_dir) -> None:
+@click.option(
+    "--cookie-secure",
+    is_flag=True,
+    envvar="FOOTFALL_DISTRICT_COOKIE_SECURE",
+    help="Behind TLS: send the session cookie over HTTPS only (and HSTS).",
+)
+def web(database, listen, data_dir, cookie_secure) -> None:
     """Serve the district dashboard and reports (its own web app; accounts: `footfall district user add`)."""
     from gevent import monkey
 
@@ -167,7 +173,11 @@ def web(database, listen, data_dir) -> None:
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise click.BadParameter("use HOST:PORT, e.g. 0.0.0.0:8100", param_hint="--listen")
     try:
-        app = create_app(database, persisted_secret_key(Path(data_dir)) if data_dir else None)
+        app = create_app(
+            database,
+            persisted_secret_key(Path(data_dir)) if data_dir else None,
+            {"SESSION_COOKIE_SECURE": True} if cookie_secure else None,
+        )
     except psycopg.Error as exc:
         raise click.ClickException(f"cannot open the district database: {exc}") from None
     server = guarded_server((host, int(port_text)), app, {}, log=logging.getLogger("district.web.access"))

@@ -232,6 +232,16 @@ def test_a_new_password_ends_the_users_older_sessions(district):
     assert answer.status_code == 401 and "用户名或密码不正确" in answer.get_data(as_text=True)
 
 
+def test_behind_tls_the_session_cookie_is_secure(district):
+    app = create_app(
+        district["dsn"], test_config={"SESSION_COOKIE_SECURE": True, "FOOTFALL_NOW": lambda: NOW}
+    )
+    client = app.test_client()
+    page = client.get("/login", base_url="https://district.example")
+    assert "Secure" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
 def test_live_room_state_keeps_the_rooms_name_and_entries():
     live = LiveBatch()
     live.add("footfall/dongsi/room/hall/state", _json({"room": "hall", "name": "大厅", "occupancy": 2, "capacity": 80,
