@@ -172,3 +172,22 @@ def test_size_model_rejects_bad_config(data):
 
 def test_learning_state_names():
     assert (LEARNING, UNSURE, OK) == ("learning", "unsure", "ok")
+
+
+def test_a_blob_that_moved_only_while_cut_by_the_edge_is_not_a_person():
+    # Dragged in from the frame edge (never whole, so never measured), then still: a light at a pole, say.
+    learner = SizeLearner(FRAME, LINE)
+    cut = [[blob(x, 120, 30)] for x in range(-20, 16, 2)]  # its box pokes out of the left edge all along
+    still = [[blob(18, 120, 30)] for _ in range(12)]  # whole, but it has stopped: 38 px from where it began
+    feed(learner, cut + still)
+    assert learner.people == 0
+
+
+def test_few_people_of_very_different_sizes_give_no_size_yet():
+    # A walking fragment and a person: no coin toss between 20 and 60 px; the counter keeps its starting size.
+    learner = SizeLearner(FRAME, LINE)
+    feed(learner, walker(100, 55, 200, model=SizeModel.constant(20.0)))
+    fit = feed(learner, walker(200, 200, 55, model=SizeModel.constant(60.0)))
+    assert fit is None and learner.people == 2
+    fit = feed(learner, walker(150, 55, 200, model=SizeModel.constant(58.0)))  # a third settles it
+    assert fit.state == UNSURE and fit.model.a > 50

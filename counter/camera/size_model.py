@@ -28,6 +28,7 @@ MIN_FRACTION = 0.25  # the model never predicts less than this share of its larg
 # Pull of the slopes toward zero per unit of sample weight, in frame-sized units: a sample spread of a tenth of the
 # frame (variance 0.01) keeps 90% of its slope; samples all on one row or column show no slope across it.
 RIDGE = 1e-3
+MIN_AGREEING = 0.6  # share of the few people seen that must agree with one size before it replaces the start
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,11 @@ class SizeLearner:
             return None
         d = np.array([s[2] for s in ch.samples])
         med = float(np.median(d))
-        if ch.travel < cfg.min_travel * med:
+        # It must have moved while it was seen whole: a light at a pole that a passer-by's blob dragged along
+        # for a few frames (cut by the frame edge, so not sampled) and that then sat still is no walker.
+        xy = np.array([(s[0], s[1]) for s in ch.samples])
+        moved = float(np.hypot(*(xy - xy[0]).T).max())
+        if ch.travel < cfg.min_travel * med or moved < cfg.min_travel * med:
             return None  # something that stays put: a door leaf, a lamp, a person waiting
         # Steady: a walker's size changes smoothly (with perspective, steadily); fragments and merges jump.
         if len(d) >= 3 and float(np.median(np.abs(np.diff(d)))) > cfg.max_jitter * med:
@@ -268,6 +273,11 @@ class SizeLearner:
             cum = np.cumsum(wt[order])
             median = float(d[order][np.searchsorted(cum, cum[-1] / 2.0)])
             model, state = SizeModel(median, 0.0, 0.0, median, depth), UNSURE
+            if self._agreeing(s, model) < MIN_AGREEING:
+                # Two or three walkers of very different sizes (a person and a fragment that walked): no size
+                # yet is better than a coin toss between them; the counter keeps its starting size meanwhile.
+                logger.debug("person sizes disagree among %d people: still learning", self._people)
+                return
         self.fit = SizeFit(model, plane, confidence, self._people, spread, state)
         model = plane
         logger.debug(
@@ -278,6 +288,16 @@ class SizeLearner:
             self._people,
             self.fit.confidence,
         )
+
+    @staticmethod
+    def _agreeing(s: np.ndarray, model: SizeModel) -> float:
+        """Share of the people (not samples) whose median size is within 40% of ``model`` where they were."""
+        ratios = []
+        for person in np.unique(s[:, 5]):
+            mine = s[s[:, 5] == person]
+            ratios.append(float(np.median(mine[:, 2] / [model.at(x, y) for x, y in mine[:, :2]])))
+        r = np.array(ratios)
+        return float(np.mean((r > 1 / 1.4) & (r < 1.4))) if len(r) else 0.0
 
     def _confidence(self, spread: float, x: np.ndarray, y: np.ndarray) -> float:
         by_count = 1.0 - math.exp(-self._people / (self.config.people_for_ok / 2.0))
