@@ -218,6 +218,7 @@ def test_english_lobby_fits_too(lobby, chromium):  # noqa: F811
     page.screenshot(path=str(SHOTS / "lobby-en.png"))
     fit = page.evaluate(FITS)
     assert fit["problems"] == [] and fit["scroll"] <= 1080, fit
+    assert fit["minFont"] >= 24, fit
     page.context.close()
 
 
