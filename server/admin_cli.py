@@ -285,28 +285,12 @@ class StoreInUse(Exception):
     """Another process has the store open."""
 
 
-def _sqlite_copy(src_path, dst_path) -> None:
-    """Copy a database with SQLite's online backup API, in one step: a consistent snapshot even while a writer
-    commits (WAL), then check it."""
-    import sqlite3
-
-    src = sqlite3.connect(str(src_path), timeout=30)
-    dst = sqlite3.connect(str(dst_path))
-    try:
-        src.backup(dst)
-        problem = dst.execute("PRAGMA integrity_check").fetchone()[0]
-        if problem != "ok":
-            raise ValueError(f"the copy of {src_path} fails SQLite's integrity check: {problem}")
-    finally:
-        dst.close()
-        src.close()
-
-
 def backup_store(db_path, out) -> dict:
     """Back up the store at `db_path` to the file `out` (mode 0600: it holds password hashes)."""
     import os
-    import sqlite3
     from pathlib import Path
+
+    from footfall.server.store_files import events_in, sqlite_copy
 
     db_path, out = Path(db_path), Path(out)
     if not db_path.exists():
@@ -317,13 +301,11 @@ def backup_store(db_path, out) -> dict:
     part.unlink(missing_ok=True)
     os.close(os.open(part, os.O_WRONLY | os.O_CREAT, 0o600))
     try:
-        _sqlite_copy(db_path, part)
+        sqlite_copy(db_path, part)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    conn = sqlite3.connect(str(part))
-    events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    conn.close()
+    events = events_in(part)
     os.replace(part, out)
     return {"events": events, "bytes": out.stat().st_size}
 
@@ -357,16 +339,12 @@ def restore_store(src, db_path, force: bool = False):
     """Replace the store with the backup `src`; the current store is kept beside it. Returns that path."""
     import datetime as dt
     import os
-    import sqlite3
     from pathlib import Path
 
+    from footfall.server.store_files import sqlite_copy, tables_in
+
     src, db_path = Path(src), Path(db_path)
-    try:
-        conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{src} is not a SQLite database ({exc})") from None
+    tables = tables_in(src)
     if not {"events", "rooms_live", "users"} <= tables:
         raise ValueError(f"{src} is not a Footfall store (no events, rooms_live or users table)")
     users = processes_using(db_path)
@@ -376,13 +354,13 @@ def restore_store(src, db_path, force: bool = False):
     incoming = db_path.with_name(db_path.name + ".restoring")
     incoming.unlink(missing_ok=True)
     os.close(os.open(incoming, os.O_WRONLY | os.O_CREAT, 0o600))
-    _sqlite_copy(src, incoming)
+    sqlite_copy(src, incoming)
     kept = None
     if db_path.exists():
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         kept = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
         os.close(os.open(kept, os.O_WRONLY | os.O_CREAT, 0o600))
-        _sqlite_copy(db_path, kept)  # includes what is still in the WAL
+        sqlite_copy(db_path, kept)  # includes what is still in the WAL
     for suffix in ("-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     os.replace(incoming, db_path)

@@ -28,28 +28,11 @@ def check(config_path: str) -> None:
         raise click.ClickException(
             "the store is PostgreSQL ([server] database): check it with PostgreSQL's tools"
         )
+    from footfall.server.store_files import integrity_problems
+
     problems = integrity_problems(Path(site.db_path))
     if problems:
         for problem in problems:
             click.echo(f"{site.db_path}: {problem}", err=True)
         raise SystemExit(1)
     click.echo(f"{site.db_path}: ok")
-
-
-def integrity_problems(path: Path, limit: int = 20) -> list[str]:
-    """SQLite's `PRAGMA integrity_check` on a read-only connection; [] when the file is sound."""
-    import sqlite3
-
-    if not path.exists():
-        return ["no such file (the server creates it on its first start)"]
-    if path.stat().st_size == 0:
-        return ["the file is empty (0 bytes): restore it from a backup, or delete it to start a new store"]
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        return [f"not a usable SQLite database ({exc})"]
-    return [] if rows == ["ok"] else rows
