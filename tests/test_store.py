@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -295,3 +297,19 @@ def test_a_lost_postgresql_connection_counts_as_the_store_unavailable(cluster):
     with store.transaction() as tx:
         tx.bump("events")
     assert store.metrics() == {"events": 1}
+
+
+def test_every_sql_statement_of_the_site_server_is_in_the_store():
+    """No module of the site server outside the store's own (server/store*.py, the migrations) runs SQL; the
+    district's modules have their own store (server/district_store.py)."""
+    server = Path(__file__).resolve().parents[1] / "server"
+    sql = re.compile(r"\.execute(many|script)?\(|\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")
+    outside = [
+        f"{path.relative_to(server)}:{n}"
+        for path in sorted(server.rglob("*.py"))
+        if not path.name.startswith(("store", "migrations", "pg_migrations", "district"))
+        and "district_web" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if sql.search(line)
+    ]
+    assert outside == []

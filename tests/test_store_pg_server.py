@@ -61,7 +61,12 @@ def test_cli_commands_use_postgresql_and_file_copies_refuse_it(site_file, tmp_pa
             assert conn.execute("SELECT username FROM users").fetchall() == [("ana",)]
         daily = runner.invoke(main, ["report", "daily", "-c", str(site_file)])
         assert daily.exit_code == 0, daily.output
-        for args in (["backup", str(tmp_path / "b.db")], ["store", "check"]):
+        (tmp_path / "in.db").write_bytes(b"")
+        for args in (
+            ["backup", str(tmp_path / "b.db")],
+            ["restore", str(tmp_path / "in.db")],
+            ["store", "check"],
+        ):
             refused = runner.invoke(main, [*args, "-c", str(site_file)])
             assert (
                 refused.exit_code == 1
