@@ -60,7 +60,8 @@ BOXES = {
         90,
         frozenset(OPENCV | {"gpiozero", "amqtt"}),
         ("footfall", "footfall.server"),
-        skip=("footfall.server.district_",),  # the [district] extra (PostgreSQL)
+        # the [district] and [postgresql] extras
+        skip=("footfall.server.district_", "footfall.server.store_pg"),
     ),
 }
 

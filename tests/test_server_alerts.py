@@ -48,6 +48,8 @@ def test_ingest_stalled_opens_without_ingest_and_clears_when_it_counts(broker, s
     port = free_port()
     env = footfall_env(broker, FOOTFALL_SERVER_LISTEN=f"127.0.0.1:{port}")
     procs("server", "-c", str(site_file), "--only", "web", env=env, name="web")
+    db = site_file.parent / "data" / "footfall.db"
+    wait_until(lambda: db.exists() and db.stat().st_size > 0, 20, message="store made")
     token = cli("token", "create", "-c", str(site_file), "--role", "viewer", "--label", "t", env=env)
     wait_until(lambda: "ingest_stalled" in kinds(port, token), 30, message="ingest_stalled alert")
     [alert] = [a for a in open_alerts(port, token) if a["kind"] == "ingest_stalled"]
@@ -64,6 +66,7 @@ def test_disk_low_opens_when_free_space_is_under_the_limit(broker, site_file, pr
     port = free_port()
     env = footfall_env(broker, FOOTFALL_SERVER_LISTEN=f"127.0.0.1:{port}")
     procs("server", "-c", str(site_file), env=env, name="server")
+    wait_server_online(broker)  # ingest has made the store: the token goes into a whole file
     token = cli("token", "create", "-c", str(site_file), "--role", "viewer", "--label", "t", env=env)
     wait_until(lambda: "disk_low" in kinds(port, token), 30, message="disk_low alert")
     [alert] = [a for a in open_alerts(port, token) if a["kind"] == "disk_low"]
