@@ -27,9 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from footfall.config import validate  # noqa: E402
 from footfall.counter.app import CounterApp  # noqa: E402
-from footfall.counter.config import COUNTER_SCHEMA, CounterConfig  # noqa: E402
+from footfall.counter.config import CounterConfig, counter_config_from_dict  # noqa: E402
 from footfall.counter.run import SimClock  # noqa: E402
 from footfall.counter.simulate import VisitorModel, drive_pins, expected_counts  # noqa: E402
 from footfall.demo.broker import LocalBroker  # noqa: E402
@@ -43,8 +42,7 @@ def counter_config(tmp: Path, port: int) -> CounterConfig:
         "device": {"id": "door-main", "site": "dongsi", "clock": "synced", "data_dir": str(tmp)},
         "mqtt": {"host": "127.0.0.1", "port": port},
     }
-    c = validate(raw, COUNTER_SCHEMA, "<bench>")
-    return CounterConfig("<bench>", c["device"], c["mqtt"], c["outbox"], c["beam"], c["led"], c["camera"])
+    return counter_config_from_dict(raw, "<bench>")
 
 
 def crossings_per_s(tmp: Path, port: int) -> tuple[float, int]:

@@ -434,7 +434,7 @@ def main() -> None:
         db = Path(site.db_path)
         lines, expected = make_events(site, N)
         event_topics = [f"footfall/{site.id}/device/+/event"]
-        ingest_id = site.mqtt.get("client_id") or f"footfall-server-{site.id}-ingest"
+        ingest_id = site.mqtt.client_id or f"footfall-server-{site.id}-ingest"
         with LocalBroker(tmp / "broker") as broker:
             env = {
                 **os.environ,

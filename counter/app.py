@@ -29,28 +29,26 @@ class CounterApp:
 
         self.config = config
         beam = config.beam
-        self.swap = beam["swap"]
+        self.swap = beam.swap
         self.timings = BeamTimings(
-            debounce=beam["debounce"], max_crossing=beam["max_crossing"], stuck_after=beam["stuck_after"]
+            debounce=beam.debounce, max_crossing=beam.max_crossing, stuck_after=beam.stuck_after
         )
         self.detector = BeamDetector(self.timings, swap=self.swap)
-        self.led = (
-            StatusLed(config.led["pin"], pin_factory=pin_factory) if config.led["pin"] is not None else None
-        )
+        self.led = StatusLed(config.led.pin, pin_factory=pin_factory) if config.led.pin is not None else None
         self.runtime = EdgeRuntime(
             edge_settings(config),
             on_config=self.apply_remote_config,
             commands={"identify": self._identify, "reset-health": lambda _msg: self.detector.reset_health()},
             sensor_health=lambda: self.detector.health,
         )
-        active_state = beam["active_high"]
+        active_state = beam.active_high
         self.sensors = BeamSensors(
-            beam["pin_a"],
-            beam["pin_b"],
+            beam.pin_a,
+            beam.pin_b,
             self.detector,
             self.on_crossing,
             clock=clock,
-            pull_up=beam["pull_up"] if active_state is None or beam["pull_up"] else None,
+            pull_up=beam.pull_up if active_state is None or beam.pull_up else None,
             active_state=active_state,
             pin_factory=pin_factory,
         )

@@ -26,14 +26,14 @@ class CameraCounterApp:
 
         self.config = config
         cam = config.camera
-        self.source = source or open_source(cam["source"])
-        model = cam.get("size_model")
+        self.source = source or open_source(cam.source)
+        model = cam.size_model
         self.counter = CameraCounter(
-            tuple(float(v) for v in cam["line"]),
-            in_side=cam["in_direction"],
-            person_size=cam["person_size"],
+            tuple(float(v) for v in cam.line),
+            in_side=cam.in_direction,
+            person_size=cam.person_size,
             size_model=SizeModel.from_config(model) if model else None,
-            process_width=cam["process_width"],
+            process_width=cam.process_width,
         )
         self.health = CameraHealth()
         self._health_lock = threading.Lock()

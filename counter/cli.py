@@ -39,7 +39,7 @@ def counter(
     from footfall.counter.run import run_counter
 
     config = load_counter_config(config_path)
-    if config.device["sensor"] == "camera":
+    if config.device.sensor == "camera":
         from footfall.counter.camera_app import run_camera_counter
 
         ctx.exit(run_camera_counter(config))

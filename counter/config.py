@@ -9,12 +9,16 @@ from typing import Any
 
 from footfall.config import (
     DEVICE_MQTT_SCHEMA,
+    OUTBOX_SCHEMA,
     Key,
+    MqttSettings,
+    OutboxSettings,
     Schema,
     load_toml,
     non_negative,
     one_of,
     positive,
+    typed,
     validate,
 )
 from footfall.errors import ConfigError
@@ -70,11 +74,7 @@ COUNTER_SCHEMA: Schema = {
         "data_dir": Key(str, "/var/lib/footfall"),
     },
     "mqtt": DEVICE_MQTT_SCHEMA,
-    "outbox": {
-        "max_events": Key(int, 100_000, check=positive),
-        "high_water": Key(int, 1_000, check=positive),
-        "window": Key(int, 1_000, check=positive),
-    },
+    "outbox": OUTBOX_SCHEMA,
     "beam": {
         "pin_a": Key((int, str), 17, check=_pin),
         "pin_b": Key((int, str), 27, check=_pin),
@@ -98,31 +98,85 @@ COUNTER_SCHEMA: Schema = {
 
 
 @dataclass(frozen=True)
+class CounterDevice:
+    """[device] of counter.toml: which counter of which site, and what senses the door."""
+
+    id: str
+    site: str
+    sensor: str
+    clock: str
+    data_dir: str
+
+
+@dataclass(frozen=True)
+class BeamSettings:
+    """[beam]: the two break-beams' pins and the timings that tell a crossing from noise."""
+
+    pin_a: int | str
+    pin_b: int | str
+    pull_up: bool
+    active_high: bool | None  # None: follows pull_up
+    swap: bool
+    debounce: float
+    max_crossing: float
+    stuck_after: float
+
+
+@dataclass(frozen=True)
+class LedSettings:
+    pin: int | str | None
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """[camera]: the source, the counting line and the person size (docs/camera.md)."""
+
+    source: str
+    line: list | None
+    in_direction: str
+    person_size: float | None
+    size_model: dict | None
+    process_width: int
+
+
+@dataclass(frozen=True)
 class CounterConfig:
     path: str
-    device: dict[str, Any]
-    mqtt: dict[str, Any]
-    outbox: dict[str, Any]
-    beam: dict[str, Any]
-    led: dict[str, Any]
-    camera: dict[str, Any]
+    device: CounterDevice
+    mqtt: MqttSettings
+    outbox: OutboxSettings
+    beam: BeamSettings
+    led: LedSettings
+    camera: CameraSettings
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.device["data_dir"])
+        return Path(self.device.data_dir)
 
 
 def load_counter_config(path: str | os.PathLike, env: dict[str, str] | None = None) -> CounterConfig:
-    data = validate(load_toml(path), COUNTER_SCHEMA, str(path), env=env)
+    return counter_config_from_dict(load_toml(path), str(path), env)
+
+
+def counter_config_from_dict(
+    raw: dict[str, Any], path: str = "<counter>", env: dict[str, str] | None = None
+) -> CounterConfig:
+    data = validate(raw, COUNTER_SCHEMA, path, env=env)
     device = dict(data["device"])
-    if not Path(device["data_dir"]).is_absolute():
+    if not Path(device["data_dir"]).is_absolute() and not path.startswith("<"):
         device["data_dir"] = str(Path(path).resolve().parent / device["data_dir"])
     if device["sensor"] == "beam":
-        _check_pins_differ(str(path), data["beam"], data["led"])
+        _check_pins_differ(path, data["beam"], data["led"])
     if device["sensor"] == "camera" and data["camera"]["line"] is None:
-        raise ConfigError(str(path), "camera.line", "is required for a camera counter: [x1, y1, x2, y2]")
+        raise ConfigError(path, "camera.line", "is required for a camera counter: [x1, y1, x2, y2]")
     return CounterConfig(
-        str(path), device, data["mqtt"], data["outbox"], data["beam"], data["led"], data["camera"]
+        path,
+        typed(CounterDevice, device),
+        typed(MqttSettings, data["mqtt"]),
+        typed(OutboxSettings, data["outbox"]),
+        typed(BeamSettings, data["beam"]),
+        typed(LedSettings, data["led"]),
+        typed(CameraSettings, data["camera"]),
     )
 
 
@@ -145,14 +199,14 @@ def edge_settings(config: CounterConfig):
 
     dev = config.device
     return EdgeSettings(
-        site=dev["site"],
-        device=dev["id"],
+        site=dev.site,
+        device=dev.id,
         kind="counter",
-        outbox_path=str(config.data_dir / f"outbox-{dev['id']}.db"),
+        outbox_path=str(config.data_dir / f"outbox-{dev.id}.db"),
         link=LinkSettings.from_config(config.mqtt),
-        prefix=config.mqtt["prefix"],
-        max_events=config.outbox["max_events"],
-        high_water=config.outbox["high_water"],
-        clock=dev["clock"],
-        window=config.outbox["window"],
+        prefix=config.mqtt.prefix,
+        max_events=config.outbox.max_events,
+        high_water=config.outbox.high_water,
+        clock=dev.clock,
+        window=config.outbox.window,
     )

@@ -55,9 +55,9 @@ def _simulate(app, factory, stop, rate, count, seed, clock) -> None:
     from footfall.counter.simulate import VisitorModel, drive_pins
 
     beam = app.config.beam
-    pin_a, pin_b = factory.pin(beam["pin_a"]), factory.pin(beam["pin_b"])
+    pin_a, pin_b = factory.pin(beam.pin_a), factory.pin(beam.pin_b)
     model = VisitorModel(seed, mean_interval=1.0 / rate)
-    active_low = not beam["active_high"] if beam["active_high"] is not None else beam["pull_up"]
+    active_low = not beam.active_high if beam.active_high is not None else beam.pull_up
     if clock is not None:
         edges = model.edges(count or 0)
         drive_pins(pin_a, pin_b, edges, active_low=active_low, on_time=clock.set)

@@ -11,6 +11,7 @@ would. The demo runs no MQTT client of its own for the kiosk: the kiosk app is t
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -246,9 +247,9 @@ def run_center(
     `kiosk_url`."""
     from gpiozero.pins.mock import MockFactory
 
-    from footfall.config import validate
+    from footfall.config import MqttSettings
     from footfall.counter.app import CounterApp
-    from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
+    from footfall.counter.config import counter_config_from_dict
 
     plan = plan_day(site, seed)
     passages = door_passages(plan, seed)
@@ -259,18 +260,17 @@ def run_center(
         len(plan.moves),
         len(plan.checkins),
     )
-    mqtt = {**site.mqtt, "port": mqtt_port}
+    # The site's broker settings a device also has (not ingest's client id or the web's account).
+    device_keys = {f.name for f in dataclasses.fields(MqttSettings)}
+    mqtt = {**{k: v for k, v in dataclasses.asdict(site.mqtt).items() if k in device_keys}, "port": mqtt_port}
     start = time.monotonic()
     threads, apps = [], []
     for door in site.doors:
         raw = {
             "device": {"id": door.device, "site": site.id, "clock": "synced", "data_dir": str(data_dir)},
-            "mqtt": {k: v for k, v in mqtt.items() if k != "client_id" and v is not None},
+            "mqtt": {k: v for k, v in mqtt.items() if v is not None},
         }
-        conf = validate(raw, COUNTER_SCHEMA, f"<demo {door.device}>")
-        config = CounterConfig(
-            "<demo>", conf["device"], conf["mqtt"], conf["outbox"], conf["beam"], conf["led"], conf["camera"]
-        )
+        config = counter_config_from_dict(raw, f"<demo {door.device}>")
         factory, clock = MockFactory(), DoorClock()
         app = CounterApp(config, pin_factory=factory, clock=clock).start()
         apps.append(app)
@@ -299,9 +299,9 @@ def _play_door(app, factory, clock: DoorClock, passages, completed, start: float
     clock with their edges, so debounce and crossing timeouts see real beam timings. A passage starts only once
     the same person's previous crossing (at another door) has been counted: a busy machine that delays one door's
     thread can make a person late, never make them appear in a room before they came in."""
-    pins = {"A": factory.pin(app.config.beam["pin_a"]), "B": factory.pin(app.config.beam["pin_b"])}
+    pins = {"A": factory.pin(app.config.beam.pin_a), "B": factory.pin(app.config.beam.pin_b)}
     beam = app.config.beam
-    active_low = not beam["active_high"] if beam["active_high"] is not None else beam["pull_up"]
+    active_low = not beam.active_high if beam.active_high is not None else beam.pull_up
     late = 0.0  # wall seconds this door runs behind its plan, from waiting on people
     for number, passage in enumerate(passages):
         if passage.after is not None:

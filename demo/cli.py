@@ -62,7 +62,7 @@ def demo_center(config_path: str, speed: float, seed: int, data_dir: str, kiosk_
     site = load_site_or_exit(config_path)
     stop = threading.Event()
     worker = threading.Thread(
-        target=run_center, args=(site, Path(data_dir), speed, seed, stop, site.mqtt["port"], kiosk_url)
+        target=run_center, args=(site, Path(data_dir), speed, seed, stop, site.mqtt.port, kiosk_url)
     )
     worker.start()
     wait_for_signal(stop)

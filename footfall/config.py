@@ -1,7 +1,8 @@
 """TOML configuration: a small schema, validated once at start-up, with FOOTFALL_<SECTION>_<KEY> overrides.
 
 Errors name the file, the key and what is wrong (ConfigError). Unknown keys are refused: a typo must not
-silently fall back to a default.
+silently fall back to a default. Once validated, each section becomes a frozen dataclass (`typed`), so code reads
+`site.mqtt.port`, not `site.mqtt["port"]`: a misspelt setting fails at its line, not as a KeyError at run time.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from footfall.errors import ConfigError, ValidationError
 
 Check = Callable[[Any], None]  # raises ValueError with a message
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -206,3 +208,41 @@ DEVICE_MQTT_SCHEMA: dict[str, Key] = {
         help='the broker\'s address, e.g. "192.168.1.10" (or set FOOTFALL_MQTT_HOST)',
     ),
 }
+
+
+OUTBOX_SCHEMA: dict[str, Key] = {
+    "max_events": Key(int, 100_000, check=positive),
+    "high_water": Key(int, 1_000, check=positive),
+    "window": Key(int, 1_000, check=positive),
+}
+
+
+def typed(cls: type[T], table: Mapping[str, Any]) -> T:
+    """A validated table as its dataclass. The class must name exactly the schema's keys (tests/test_config.py
+    checks each pair), so a key added to a schema and forgotten in its class fails at load, not at first use."""
+    return cls(**table)
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """[mqtt]: the broker and this program's account on it."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    prefix: str
+    keepalive: int
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """[outbox] of an edge box: how many events may wait unsent, and how many go out at once."""
+
+    max_events: int
+    high_water: int
+    window: int

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from footfall.config import MqttSettings
 from footfall.errors import FootfallError
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,8 @@ class LinkSettings:
     keepalive: int = 30
 
     @classmethod
-    def from_config(cls, mqtt_section: dict[str, Any]) -> LinkSettings:
-        keys = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in mqtt_section.items() if k in keys})
+    def from_config(cls, mqtt_section: MqttSettings) -> LinkSettings:
+        return cls(**{k: getattr(mqtt_section, k) for k in cls.__dataclass_fields__})
 
 
 def backoff_delays(minimum: float, maximum: float, rng: random.Random | None = None):

@@ -13,12 +13,14 @@ from footfall.clock import parse_day_start
 from footfall.config import (
     MQTT_SCHEMA,
     Key,
+    MqttSettings,
     Schema,
     host_port,
     load_toml,
     non_negative,
     one_of,
     positive,
+    typed,
     validate,
 )
 from footfall.errors import ConfigError
@@ -160,30 +162,88 @@ class Device:
 
 
 @dataclass(frozen=True)
+class SiteMqttSettings(MqttSettings):
+    """The site file's [mqtt]: username/password are ingest's account, web_username/web_password the web's."""
+
+    client_id: str | None  # ingest's client id (default footfall-server-<site>-ingest)
+    web_username: str | None
+    web_password: str | None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """[server]: the web's and ingest's own settings (docs/config.md)."""
+
+    listen: str
+    ingest_metrics_listen: str
+    data_dir: str
+    database: str  # empty: SQLite in data_dir
+    secret_key: str | None
+    batch_max: int
+    future_tolerance_s: int
+    dead_letters_per_device_minute: int
+    dead_letters_max: int
+    session_minutes: int
+    language: str
+    cookie_secure: bool
+    trusted_proxies: int
+    header_timeout_s: int
+    idle_timeout_s: int
+    send_timeout_s: int
+    max_connections: int
+    raw_retention_days: int
+    identified_retention_days: int
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: when staff are told of a fault, and how long a webhook keeps trying."""
+
+    device_offline_s: int
+    ingest_stall_s: int
+    disk_free_min_mb: int
+    check_every_s: int
+    clock_skew_max_s: int
+    retry_max_s: int
+    give_up_after_h: int
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One [[webhooks]] table: where alert notices are POSTed, in which chat format."""
+
+    url: str
+    format: str
+    secret: str | None
+    name: str
+    kinds: tuple[str, ...] | None  # None: every kind
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     path: str
     id: str
     name: str
     timezone: ZoneInfo
     day_starts: dt.time
-    mqtt: dict[str, Any]
-    server: dict[str, Any]
+    mqtt: SiteMqttSettings
+    server: ServerSettings
     rooms: tuple[Room, ...]
     doors: tuple[Door, ...]
     devices: tuple[Device, ...]
+    alerts: AlertSettings
     rooms_by_id: dict[str, Room] = field(default_factory=dict, repr=False)
     doors_by_device: dict[str, Door] = field(default_factory=dict, repr=False)
     devices_by_id: dict[str, Device] = field(default_factory=dict, repr=False)
-    alerts: dict[str, Any] = field(default_factory=dict)
-    webhooks: tuple[dict[str, Any], ...] = ()
+    webhooks: tuple[Webhook, ...] = ()
 
     @property
     def prefix(self) -> str:
-        return self.mqtt["prefix"]
+        return self.mqtt.prefix
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.server["data_dir"])
+        return Path(self.server.data_dir)
 
     @property
     def db_path(self) -> Path:
@@ -191,7 +251,7 @@ class SiteConfig:
 
     @property
     def listen(self) -> tuple[str, int]:
-        host, _, port = self.server["listen"].rpartition(":")
+        host, _, port = self.server.listen.rpartition(":")
         return host, int(port)
 
 
@@ -254,28 +314,29 @@ def site_from_dict(
         name=conf["site"]["name"],
         timezone=ZoneInfo(conf["site"]["timezone"]),
         day_starts=parse_day_start(conf["site"]["day_starts"]),
-        mqtt=conf["mqtt"],
-        server=server,
+        mqtt=typed(SiteMqttSettings, conf["mqtt"]),
+        server=typed(ServerSettings, server),
         rooms=rooms,
         doors=doors,
         devices=devices,
         rooms_by_id={r.id: r for r in rooms},
         doors_by_device=doors_by_device,
         devices_by_id=devices_by_id,
-        alerts=conf["alerts"],
+        alerts=typed(AlertSettings, conf["alerts"]),
         webhooks=tuple(_webhooks(path, conf["webhooks"])),
     )
 
 
-def _webhooks(path: str, hooks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _webhooks(path: str, hooks: list[dict[str, Any]]) -> list[Webhook]:
     """Each webhook gets a name (its position by default): deliveries are tracked per name."""
     out = []
     for index, hook in enumerate(hooks):
         kinds = hook["kinds"]
         if kinds is not None and not all(isinstance(k, str) for k in kinds):
             raise ConfigError(path, f"webhooks[{index}].kinds", "must be a list of alert kinds (strings)")
-        out.append({**hook, "name": hook["name"] or f"webhook-{index}"})
-    names = [h["name"] for h in out]
+        name = hook["name"] or f"webhook-{index}"
+        out.append(typed(Webhook, {**hook, "name": name, "kinds": None if kinds is None else tuple(kinds)}))
+    names = [h.name for h in out]
     for index, name in enumerate(names):
         if name in names[:index]:
             raise ConfigError(path, f"webhooks[{index}].name", f"duplicate name {name!r}")

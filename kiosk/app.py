@@ -6,6 +6,7 @@ config and does not start it (check-ins are stored in the durable outbox; `kiosk
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -55,16 +56,16 @@ def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     path = config.data_dir / "outbox.db"
     settings = EdgeSettings(
-        site=config.device["site"],
-        device=config.device["id"],
+        site=config.device.site,
+        device=config.device.id,
         kind="kiosk",
         outbox_path=str(path),
         link=LinkSettings.from_config(config.mqtt),
-        prefix=config.mqtt["prefix"],
-        clock=config.device["clock"],
-        max_events=config.outbox["max_events"],
-        high_water=config.outbox["high_water"],
-        window=config.outbox["window"],
+        prefix=config.mqtt.prefix,
+        clock=config.device.clock,
+        max_events=config.outbox.max_events,
+        high_water=config.outbox.high_water,
+        window=config.outbox.window,
     )
     # A damaged outbox.db raises OutboxDamaged naming the file: `footfall kiosk` prints that one line and exits.
     return EdgeRuntime(settings, **hooks)
@@ -84,8 +85,8 @@ class Kiosk:
         self.config = config
         self.local = LocalState(config.data_dir)
         self.now = now
-        self.settings = {**config.kiosk, **(overrides or {})}
-        self.day_starts = parse_day_start(config.kiosk["day_starts"])
+        self.settings = dataclasses.replace(config.kiosk, **(overrides or {}))
+        self.day_starts = parse_day_start(config.kiosk.day_starts)
         self.help_at: dt.datetime | None = None
         self.help_pending = False
         self.help_seq: int | None = None  # the help event waiting for the server's confirmation
@@ -98,8 +99,8 @@ class Kiosk:
         else:
             runtime.commands.setdefault("help-clear", self.clear_help)
         self.runtime = runtime
-        if frame_source is None and config.kiosk["camera"]:
-            frame_source = ffmpeg_frame_source(config.kiosk["camera_device"])
+        if frame_source is None and config.kiosk.camera:
+            frame_source = ffmpeg_frame_source(config.kiosk.camera_device)
         self.frame_source = frame_source
         self.catalogs = load_catalogs()
 
@@ -136,7 +137,7 @@ class Kiosk:
 
     def language(self) -> str:
         lang = self.local.settings.get("language")
-        return lang if lang in LANGUAGES else self.settings["language"]
+        return lang if lang in LANGUAGES else self.settings.language
 
     def view(self) -> dict[str, Any]:
         day, hhmm = self.today()
@@ -230,12 +231,12 @@ def create_app(
         s = kiosk.settings
         client = {
             "language": kiosk.language(),
-            "idle_seconds": s["idle_seconds"],
-            "warn_seconds": s["warn_seconds"],
-            "success_seconds": s["success_seconds"],
-            "sound": s["sound"],
-            "retention_days": s["member_retention_days"],
-            "center": {"zh-CN": s["center_name"], "en": s["center_name_en"]},
+            "idle_seconds": s.idle_seconds,
+            "warn_seconds": s.warn_seconds,
+            "success_seconds": s.success_seconds,
+            "sound": s.sound,
+            "retention_days": s.member_retention_days,
+            "center": {"zh-CN": s.center_name, "en": s.center_name_en},
             "scheduled": list(SCHEDULED),
             "csrf": kiosk.guard.token,
         }

@@ -9,7 +9,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from footfall.config import DEVICE_MQTT_SCHEMA, Key, Schema, host_port, load_toml, one_of, positive, validate
+from footfall.config import (
+    DEVICE_MQTT_SCHEMA,
+    OUTBOX_SCHEMA,
+    Key,
+    MqttSettings,
+    OutboxSettings,
+    Schema,
+    host_port,
+    load_toml,
+    one_of,
+    positive,
+    typed,
+    validate,
+)
 from footfall.errors import ConfigError
 from footfall.kiosk.pin import EXAMPLE_PIN, check_hash, is_example
 from footfall.topics import check_name
@@ -105,49 +118,83 @@ KIOSK_SCHEMA: Schema = {
     },
     # The durable outbox of check-ins and help calls (as in counter.toml): when max_events wait unsent, a new
     # check-in is refused and the visitor is asked to see the service desk.
-    "outbox": {
-        "max_events": Key(int, 100_000, check=positive),
-        "high_water": Key(int, 1_000, check=positive),
-        "window": Key(int, 1_000, check=positive),
-    },
+    "outbox": OUTBOX_SCHEMA,
 }
+
+
+@dataclass(frozen=True)
+class KioskDevice:
+    """[device] of kiosk.toml: which kiosk of which site this is."""
+
+    id: str
+    site: str
+    clock: str
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    """[kiosk]: the kiosk app's own settings (docs/kiosk.md)."""
+
+    listen: str
+    data_dir: str
+    staff_pin: str | None  # refused when set: only the hash is accepted
+    staff_pin_hash: str
+    allowed_hosts: tuple[str, ...]
+    idle_seconds: int
+    warn_seconds: int
+    success_seconds: int
+    language: str
+    sound: bool
+    camera: bool
+    camera_device: int
+    timezone: str
+    day_starts: str
+    center_name: str
+    center_name_en: str
+    member_retention_days: int
 
 
 @dataclass(frozen=True)
 class KioskConfig:
     path: str
-    device: dict[str, Any]
-    mqtt: dict[str, Any]
-    kiosk: dict[str, Any]
-    outbox: dict[str, Any]
+    device: KioskDevice
+    mqtt: MqttSettings
+    kiosk: KioskSettings
+    outbox: OutboxSettings
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.kiosk["data_dir"])
+        return Path(self.kiosk.data_dir)
 
     @property
     def listen(self) -> tuple[str, int]:
-        host, _, port = self.kiosk["listen"].rpartition(":")
+        host, _, port = self.kiosk.listen.rpartition(":")
         return host.strip("[]"), int(port)
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:
-        hosts = [h.lower().strip("[]") for h in self.kiosk["allowed_hosts"]]
+        hosts = [h.lower().strip("[]") for h in self.kiosk.allowed_hosts]
         return tuple(dict.fromkeys([self.listen[0].lower(), *hosts]))
 
     @property
     def timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.kiosk["timezone"])
+        return ZoneInfo(self.kiosk.timezone)
 
 
 def kiosk_config_from_dict(
     raw: dict[str, Any], path: str = "<kiosk>", env: dict[str, str] | None = None
 ) -> KioskConfig:
     data = validate(raw, KIOSK_SCHEMA, path, env=env)
-    kiosk = dict(data["kiosk"])
+    kiosk = {**data["kiosk"], "allowed_hosts": tuple(data["kiosk"]["allowed_hosts"])}
     if not Path(kiosk["data_dir"]).is_absolute() and not path.startswith("<"):
         kiosk["data_dir"] = str(Path(path).resolve().parent / kiosk["data_dir"])
-    return KioskConfig(path, data["device"], data["mqtt"], kiosk, data["outbox"])
+    return KioskConfig(
+        path,
+        typed(KioskDevice, data["device"]),
+        typed(MqttSettings, data["mqtt"]),
+        typed(KioskSettings, kiosk),
+        typed(OutboxSettings, data["outbox"]),
+    )
 
 
 def load_kiosk_config(path: str | os.PathLike, env: dict[str, str] | None = None) -> KioskConfig:
@@ -156,7 +203,7 @@ def load_kiosk_config(path: str | os.PathLike, env: dict[str, str] | None = None
 
 def refuse_example_pin(config: KioskConfig) -> None:
     """At start-up: the example's PIN would let anyone who has read the documentation into staff mode."""
-    if is_example(config.kiosk["staff_pin_hash"]):
+    if is_example(config.kiosk.staff_pin_hash):
         raise ConfigError(
             config.path,
             "kiosk.staff_pin_hash",

@@ -16,7 +16,7 @@ class Feed:
     """A second MQTT connection with a clean session: retained messages arrive on every (re)connect."""
 
     def __init__(self, config: KioskConfig, local: LocalState):
-        site, device, prefix = config.device["site"], config.device["id"], config.mqtt["prefix"]
+        site, device, prefix = config.device.site, config.device.id, config.mqtt.prefix
         self.local = local
         self.rejected = 0
         self.prefix = prefix

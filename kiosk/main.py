@@ -41,7 +41,7 @@ class KioskService:
         self.kiosk.runtime.start()
         self.feed.start()
         self.thread.start()
-        logger.info("kiosk %s serving %s", self.config.device["id"], self.url)
+        logger.info("kiosk %s serving %s", self.config.device.id, self.url)
         return self
 
     def stop(self) -> None:
@@ -70,7 +70,7 @@ def run(config_path: str | os.PathLike) -> int:
         logger.error("%s", exc)
         return 1
     except OSError as exc:
-        logger.error("cannot listen on %s: %s", config.kiosk["listen"], exc)
+        logger.error("cannot listen on %s: %s", config.kiosk.listen, exc)
         return 1
     sdnotify.ready()
     try:

@@ -46,7 +46,7 @@ def login():
         return jsonify({"error": "locked", "detail": f"too many wrong PINs, wait {math.ceil(wait)} s"}), 429
     body = request.get_json(silent=True) or {}
     pin = body.get("pin") if isinstance(body, dict) else None
-    if not verify_pin(pin, k.config.kiosk["staff_pin_hash"]):
+    if not verify_pin(pin, k.config.kiosk.staff_pin_hash):
         k.pins.failed(source)
         return jsonify({"error": "forbidden", "detail": "wrong PIN"}), 403
     k.pins.succeeded(source)
@@ -81,12 +81,12 @@ def status():
     runtime = k.runtime
     return jsonify(
         {
-            "device": k.config.device["id"],
-            "site": k.config.device["site"],
+            "device": k.config.device.id,
+            "site": k.config.device.site,
             "version": __version__,
             "queue": runtime.outbox.queue,
             "link": "connected" if runtime.link.connected.is_set() else "disconnected",
-            "broker": f"{k.config.mqtt['host']}:{k.config.mqtt['port']}",
+            "broker": f"{k.config.mqtt.host}:{k.config.mqtt.port}",
             "last_events": [_event_line(e) for e in runtime.last_events[:5]],
             "language": k.language(),
             "health": k.health(),

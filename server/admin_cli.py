@@ -18,7 +18,7 @@ def _sqlite_only(site, command: str) -> None:
     """backup and restore copy the SQLite file; a PostgreSQL store has its own tools."""
     from footfall.server.store import is_postgres
 
-    if is_postgres(site.server.get("database")):
+    if is_postgres(site.server.database):
         raise click.ClickException(
             f"the store is PostgreSQL ([server] database): `footfall {command}` copies the SQLite file;"
             " use pg_dump / pg_restore for PostgreSQL"
@@ -94,7 +94,7 @@ def device_add(
         path = accounts.write_device_config(
             device_id,
             creds,
-            broker_host or site.mqtt["host"],
+            broker_host or site.mqtt.host,
             port or (8883 if tls else 1883),
             tls,
             ca_file,
@@ -105,7 +105,7 @@ def device_add(
     click.echo(f"Registered {device_id} as MQTT user {creds.username}.")
     click.echo(f"Its config file (with its password) is {path}: copy it to the Pi, then delete it here.")
     if broker_host is None:
-        click.echo(f"(it names the broker {site.mqtt['host']!r}; use --broker to give the Pi's view of it)")
+        click.echo(f"(it names the broker {site.mqtt.host!r}; use --broker to give the Pi's view of it)")
     click.echo(RELOAD_HINT)
 
 

@@ -34,7 +34,7 @@ TELL_EVERY = dt.timedelta(minutes=1)  # a refused device is told why at most thi
 class DeviceWatch:
     def __init__(self, site: Any):
         self.site = site
-        self.skew_max = float(site.alerts.get("clock_skew_max_s", 120))
+        self.skew_max = float(site.alerts.clock_skew_max_s)
         self.sites_with_server: set[str] = {site.id}
         self._skews: dict[str, deque[tuple[dt.datetime, float]]] = {}
         self._instances: dict[str, deque[tuple[dt.datetime, str]]] = {}

@@ -180,7 +180,7 @@ def web(database, listen, data_dir, cookie_secure) -> None:
         )
     except psycopg.Error as exc:
         raise click.ClickException(f"cannot open the district database: {exc}") from None
-    server = guarded_server((host, int(port_text)), app, {}, log=logging.getLogger("district.web.access"))
+    server = guarded_server((host, int(port_text)), app, log=logging.getLogger("district.web.access"))
     gevent.signal_handler(signal.SIGTERM, lambda *a: gevent.spawn(server.stop, timeout=3))
     gevent.signal_handler(signal.SIGINT, lambda *a: gevent.spawn(server.stop, timeout=3))
     try:

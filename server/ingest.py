@@ -86,7 +86,7 @@ class Ingestor:
     def __init__(self, site: SiteConfig, store: Store):
         self.site = site
         self.store = store
-        self.tolerance = dt.timedelta(seconds=site.server["future_tolerance_s"])
+        self.tolerance = dt.timedelta(seconds=site.server.future_tolerance_s)
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
         self.lags: list[float] = []  # receive time - event time of the last batch's new events (metrics)
         self.watch = DeviceWatch(site)  # unknown devices, wrong site, shared ids, clock skew, seq restarts
@@ -97,8 +97,8 @@ class Ingestor:
         )  # `republish-room` commands on server/cmd, taken by the service
         self.cleared_alerts: list[int] = []  # `republish-alerts` and `republish-schedule` likewise
         self.republish_alerts = self.republish_schedule = False
-        self.dead_letter_limit = DeadLetterLimit(site.server["dead_letters_per_device_minute"])
-        self.dead_letter_max = site.server["dead_letters_max"]
+        self.dead_letter_limit = DeadLetterLimit(site.server.dead_letters_per_device_minute)
+        self.dead_letter_max = site.server.dead_letters_max
         # Live occupancy in event-time order: the latest event time counted per room today; an earlier one (a late
         # backlog) has the room recounted from the stored events instead of being applied on top.
         self._latest: dict[str, str] = {}

@@ -38,14 +38,14 @@ class IngestService:
     def __init__(self, site: SiteConfig, store: Store, client_id: str | None = None):
         self.site = site
         self.ingestor = Ingestor(site, store)
-        self.batch_max = site.server["batch_max"]
+        self.batch_max = site.server.batch_max
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
         prefix = site.prefix
         self.server_topic = topics.server_status(site.id, prefix)
         self.cmd_topic = topics.server_cmd(site.id, prefix)
         self.link = MqttLink(
-            client_id or site.mqtt.get("client_id") or f"footfall-server-{site.id}-ingest",
+            client_id or site.mqtt.client_id or f"footfall-server-{site.id}-ingest",
             LinkSettings.from_config(site.mqtt),
             will=(self.server_topic, b"offline"),
             subscriptions=[
@@ -78,7 +78,7 @@ class IngestService:
         self._worker.start()
         self.link.start()
         self.deliverer.start()
-        self._metrics_server = serve_ingest_metrics(self.metrics, self.site.server["ingest_metrics_listen"])
+        self._metrics_server = serve_ingest_metrics(self.metrics, self.site.server.ingest_metrics_listen)
         return self
 
     def stop(self) -> None:

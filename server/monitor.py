@@ -43,7 +43,7 @@ class Monitor:
     def due(self, now: dt.datetime) -> bool:
         if now < self._next:
             return False
-        self._next = now + dt.timedelta(seconds=self.settings["check_every_s"])
+        self._next = now + dt.timedelta(seconds=self.settings.check_every_s)
         return True
 
     def _open(self, kind: str) -> bool:
@@ -54,10 +54,10 @@ class Monitor:
     def check_devices(self, now: dt.datetime, link_up_since: dt.datetime | None) -> bool:
         if link_up_since is None:
             return False
-        grace = min(RECONNECT_GRACE_S, self.settings["device_offline_s"])
+        grace = min(RECONNECT_GRACE_S, self.settings.device_offline_s)
         if (now - link_up_since).total_seconds() < grace:
             return False
-        limit = dt.timedelta(seconds=self.settings["device_offline_s"])
+        limit = dt.timedelta(seconds=self.settings.device_offline_s)
         rows = {r["id"]: r for r in self.store.devices()}
         changed = False
         with self.store.transaction() as tx:
@@ -89,7 +89,7 @@ class Monitor:
         except OSError as exc:
             logger.warning("cannot read the free space of %s: %s", self.site.data_dir, exc)
             return False
-        minimum = self.settings["disk_free_min_mb"] * MB
+        minimum = self.settings.disk_free_min_mb * MB
         # 10 % hysteresis, so a disk hovering at the line does not raise and clear every check.
         low = free < minimum if not self._disk_low else free < minimum * 1.1
         if low == self._disk_low:
@@ -112,7 +112,7 @@ class Monitor:
         with self.store.transaction() as tx:
             if problem_since is None:
                 return bool(clear_alert(tx, "ingest_stalled", SITE_WIDE, now))
-            if (now - problem_since).total_seconds() <= self.settings["ingest_stall_s"]:
+            if (now - problem_since).total_seconds() <= self.settings.ingest_stall_s:
                 return False
             pk, opened = raise_alert(tx, "ingest_stalled", SITE_WIDE, why, now)
             if opened:

@@ -80,7 +80,7 @@ def rollup_pending(site: SiteConfig, store: Store, now: dt.datetime) -> list[dt.
     often as you like in between. Returns the days recounted.
     """
     today = local_day(now, site.timezone, site.day_starts)
-    raw_cutoff = today - dt.timedelta(days=int(site.server.get("raw_retention_days", RAW_RETENTION_DAYS)))
+    raw_cutoff = today - dt.timedelta(days=int(site.server.raw_retention_days))
     with store.transaction() as tx:
         mark = int(tx.report_state("rollup_watermark") or 0)
         top = tx.last_event()
@@ -109,10 +109,8 @@ def apply_retention(site: SiteConfig, store: Store, now: dt.datetime) -> dict[st
     """Delete raw events older than `raw_retention_days` (their daily counts stay) and remove member codes older
     than `identified_retention_days` (set to NULL; the day's identified count is kept)."""
     today = local_day(now, site.timezone, site.day_starts)
-    raw = (
-        today - dt.timedelta(days=int(site.server.get("raw_retention_days", RAW_RETENTION_DAYS)))
-    ).isoformat()
-    ident_days = int(site.server.get("identified_retention_days", IDENTIFIED_RETENTION_DAYS))
+    raw = (today - dt.timedelta(days=int(site.server.raw_retention_days))).isoformat()
+    ident_days = int(site.server.identified_retention_days)
     ident = (today - dt.timedelta(days=ident_days)).isoformat()
     with store.transaction() as tx:
         members = tx.purge_members_before(ident)

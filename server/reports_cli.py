@@ -31,7 +31,7 @@ def _run(kind: str, config_path: str, value: str | None, csv_path, xlsx_path, la
     from footfall.server.store import open_store
 
     site = load_site_or_exit(config_path)
-    lang = lang or site.server.get("language", "zh-CN")
+    lang = lang or site.server.language
     now = utcnow()
     try:
         anchor = reports.parse_anchor(kind, value, today(site, now))

@@ -91,7 +91,7 @@ def is_postgres(url: str | None) -> bool:
 
 def open_store(site: Any) -> Store:
     """The store the site file names: `[server] database` (a postgresql:// URL), else SQLite in data_dir."""
-    url = site.server.get("database") or ""
+    url = site.server.database or ""
     if is_postgres(url):
         try:
             from footfall.server.store_pg import PgStore

@@ -24,7 +24,7 @@ def check(config_path: str) -> None:
     site = load_site_or_exit(config_path)
     from footfall.server.store import is_postgres
 
-    if is_postgres(site.server.get("database")):
+    if is_postgres(site.server.database):
         raise click.ClickException(
             "the store is PostgreSQL ([server] database): check it with PostgreSQL's tools"
         )

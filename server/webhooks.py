@@ -26,6 +26,7 @@ import urllib.request
 from typing import Any
 
 from footfall.clock import format_ts, utcnow
+from footfall.site import Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +54,18 @@ def alert_text(site_name: str, what: str, alert: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def body_for(
-    hook: dict[str, Any], site: Any, what: str, alert: dict[str, Any], delivery: str
-) -> dict[str, Any]:
+def body_for(hook: Webhook, site: Any, what: str, alert: dict[str, Any], delivery: str) -> dict[str, Any]:
     text = alert_text(site.name, what, alert)
-    fmt = hook["format"]
+    fmt = hook.format
     if fmt == "wecom":
         return {"msgtype": "text", "text": {"content": text}}
     if fmt == "dingtalk":
         return {"msgtype": "text", "text": {"content": text}}
     if fmt == "feishu":
         body: dict[str, Any] = {"msg_type": "text", "content": {"text": text}}
-        if hook.get("secret"):
+        if hook.secret:
             stamp = str(int(time.time()))
-            key = f"{stamp}\n{hook['secret']}".encode()
+            key = f"{stamp}\n{hook.secret}".encode()
             body["timestamp"] = stamp
             body["sign"] = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
         return body
@@ -82,14 +81,12 @@ def body_for(
     }
 
 
-def url_for(hook: dict[str, Any]) -> str:
+def url_for(hook: Webhook) -> str:
     """DingTalk signs in the query string: timestamp (ms) and the HMAC-SHA256 of "timestamp\\nsecret"."""
-    url = hook["url"]
-    if hook["format"] == "dingtalk" and hook.get("secret"):
+    url = hook.url
+    if hook.format == "dingtalk" and hook.secret:
         stamp = str(int(time.time() * 1000))
-        mac = hmac.new(
-            hook["secret"].encode(), f"{stamp}\n{hook['secret']}".encode(), hashlib.sha256
-        ).digest()
+        mac = hmac.new(hook.secret.encode(), f"{stamp}\n{hook.secret}".encode(), hashlib.sha256).digest()
         sign = urllib.parse.quote_plus(base64.b64encode(mac).decode())
         url += ("&" if "?" in url else "?") + f"timestamp={stamp}&sign={sign}"
     return url
@@ -142,7 +139,7 @@ class Deliverer:
         self.site = site
         self.store = store
         self.sender = sender
-        self.hooks = {h["name"]: h for h in site.webhooks}
+        self.hooks = {h.name: h for h in site.webhooks}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sent = 0
@@ -181,15 +178,15 @@ class Deliverer:
 
         A webhook added later starts with the notices of the last give_up_after_h, not the whole history.
         """
-        since = format_ts(now - dt.timedelta(hours=self.site.alerts["give_up_after_h"]))
+        since = format_ts(now - dt.timedelta(hours=self.site.alerts.give_up_after_h))
         with self.store.transaction() as tx:
             for name, hook in self.hooks.items():
-                tx.queue_deliveries(name, since, hook.get("kinds"))  # kinds None: every kind
+                tx.queue_deliveries(name, since, hook.kinds)  # kinds None: every kind
 
     def _claim(self, now: dt.datetime) -> list[tuple[int, str, int]]:
         at = format_ts(now)
         until = format_ts(now + dt.timedelta(seconds=CLAIM_S))
-        limit = format_ts(now - dt.timedelta(hours=self.site.alerts["give_up_after_h"]))
+        limit = format_ts(now - dt.timedelta(hours=self.site.alerts.give_up_after_h))
         with self.store.transaction() as tx:
             rows = tx.due_deliveries(at, BATCH)
             claimed = []
@@ -215,7 +212,7 @@ class Deliverer:
             status, text = self.sender(
                 url_for(hook), body_for(hook, self.site, row["what"], alert, delivery), delivery
             )
-            ok, error = accepted(hook["format"], status, text)
+            ok, error = accepted(hook.format, status, text)
         except Exception as exc:  # noqa: BLE001 - any network failure is a retry, never a crash
             ok, error = False, f"{type(exc).__name__}: {exc}"[:300]
         now = utcnow()
@@ -224,7 +221,7 @@ class Deliverer:
                 tx.delivered(notice, target, format_ts(now))
                 tx.bump("webhook_delivered")
             else:
-                retry = now + dt.timedelta(seconds=backoff_s(attempts, self.site.alerts["retry_max_s"]))
+                retry = now + dt.timedelta(seconds=backoff_s(attempts, self.site.alerts.retry_max_s))
                 tx.retry_delivery(notice, target, format_ts(retry), error)
                 tx.bump("webhook_failures")
         if ok:

@@ -125,8 +125,8 @@ def test_calibrate_writes_a_size_model_that_evaluate_uses(oblique_clips, tmp_pat
         text.startswith("# door camera\n") and '[mqtt]\nhost = "127.0.0.1"\nport = 1883' in text
     )  # the rest is untouched
     camera = load_counter_config(config).camera
-    model = SizeModel.from_config(camera["size_model"])
-    assert camera["line"] == [float(v) for v in line.split(",")] and camera["in_direction"] == "down"
+    model = SizeModel.from_config(camera.size_model)
+    assert camera.line == [float(v) for v in line.split(",")] and camera.in_direction == "down"
     assert 30 < model.at(160, 100) < 110  # a person at the line of this clip is 50-80 px across
     image = cv2.imread(str(still))
     assert image.shape == (240, 320, 3)

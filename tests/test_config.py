@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -75,7 +76,7 @@ def test_errors_name_file_and_key(tmp_path, text, key, problem):
 
 def test_environment_overrides(tmp_path):
     path = write(tmp_path, GOOD)
-    assert load_site(path, env={"FOOTFALL_MQTT_PORT": "18830"}).mqtt["port"] == 18830
+    assert load_site(path, env={"FOOTFALL_MQTT_PORT": "18830"}).mqtt.port == 18830
     with pytest.raises(ConfigError) as info:
         load_site(path, env={"FOOTFALL_MQTT_PORT": "many"})
     assert "FOOTFALL_MQTT_PORT" in info.value.key
@@ -128,3 +129,71 @@ def test_counter_config_errors(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_counter_config(path)
     assert info.value.key == "beam.debounce"
+
+
+def typed_sections():
+    from footfall.config import MqttSettings, OutboxSettings
+    from footfall.counter.config import (
+        COUNTER_SCHEMA,
+        BeamSettings,
+        CameraSettings,
+        CounterDevice,
+        LedSettings,
+    )
+    from footfall.kiosk.config import KIOSK_SCHEMA, KioskDevice, KioskSettings
+    from footfall.site import SITE_SCHEMA, AlertSettings, ServerSettings, SiteMqttSettings, Webhook
+
+    return [
+        (SITE_SCHEMA, "mqtt", SiteMqttSettings),
+        (SITE_SCHEMA, "server", ServerSettings),
+        (SITE_SCHEMA, "alerts", AlertSettings),
+        (SITE_SCHEMA, "webhooks", Webhook),
+        (KIOSK_SCHEMA, "device", KioskDevice),
+        (KIOSK_SCHEMA, "mqtt", MqttSettings),
+        (KIOSK_SCHEMA, "kiosk", KioskSettings),
+        (KIOSK_SCHEMA, "outbox", OutboxSettings),
+        (COUNTER_SCHEMA, "device", CounterDevice),
+        (COUNTER_SCHEMA, "mqtt", MqttSettings),
+        (COUNTER_SCHEMA, "outbox", OutboxSettings),
+        (COUNTER_SCHEMA, "beam", BeamSettings),
+        (COUNTER_SCHEMA, "led", LedSettings),
+        (COUNTER_SCHEMA, "camera", CameraSettings),
+    ]
+
+
+def test_each_typed_section_names_exactly_its_schema_keys():
+    """A key the schema validates but its dataclass lacks (or the reverse) would be lost or unset at load."""
+    for schema, section, cls in typed_sections():
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert names == set(schema[section]), (section, cls.__name__)
+
+
+def test_settings_read_as_typed_attributes_not_string_keys(tmp_path):
+    from footfall.counter.config import load_counter_config
+    from footfall.kiosk.config import load_kiosk_config
+    from tests.conftest import ROOT
+
+    site = load_site(EXAMPLE_SITE, env={"FOOTFALL_MQTT_PORT": "18830", "FOOTFALL_SERVER_BATCH_MAX": "7"})
+    assert (site.mqtt.port, site.server.batch_max, site.alerts.device_offline_s) == (18830, 7, 300)
+    kiosk = load_kiosk_config(ROOT / "deploy/examples/kiosk.toml", env={})
+    counter = load_counter_config(
+        ROOT / "deploy/examples/counter.toml", env={"FOOTFALL_MQTT_HOST": "10.0.0.2"}
+    )
+    assert (kiosk.kiosk.idle_seconds, kiosk.outbox.window, counter.beam.pin_a) == (60, 1000, 17)
+    assert counter.mqtt.host == "10.0.0.2" and isinstance(kiosk.kiosk.allowed_hosts, tuple)
+    for section in (site.mqtt, site.server, site.alerts, kiosk.kiosk, counter.device, counter.camera):
+        with pytest.raises(TypeError):
+            section["port"]  # the old dict access fails loudly instead of reading a stale copy
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            section.port = 1  # settings are read-only: change them in the file
+
+
+def test_a_bad_typed_value_still_names_its_key(tmp_path):
+    path = write(tmp_path, GOOD + '[server]\nbatch_max = "many"\n')
+    with pytest.raises(ConfigError, match=r"server\.batch_max.*must be an integer"):
+        load_site(path)
+    path = write(tmp_path, GOOD + "[alerts]\nretry_max_s = 0\n")
+    with pytest.raises(ConfigError, match=r"alerts\.retry_max_s.*greater than 0"):
+        load_site(path)
+    with pytest.raises(ConfigError, match=r"mqtt\.port \(from \$FOOTFALL_MQTT_PORT\)"):
+        load_site(write(tmp_path, GOOD), env={"FOOTFALL_MQTT_PORT": "eighty"})

@@ -54,7 +54,7 @@ def crossings(site, device: str, people: int, minutes_ago: int) -> list[Incoming
 def served(tmp_path_factory):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
     site = dataclasses.replace(
-        loaded, server={**loaded.server, "data_dir": str(tmp_path_factory.mktemp("data"))}
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path_factory.mktemp("data")))
     )
     store = SqliteStore(site.db_path)
     ingestor = Ingestor(site, store)

@@ -10,9 +10,8 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from paho.mqtt.enums import CallbackAPIVersion
 
-from footfall.config import validate
 from footfall.counter.app import CounterApp
-from footfall.counter.config import COUNTER_SCHEMA, CounterConfig
+from footfall.counter.config import counter_config_from_dict
 from footfall.messages import Crossing, decode_event
 from footfall.outbox import Outbox, OutboxFull
 from footfall.server.ingest import Incoming, Ingestor
@@ -47,8 +46,7 @@ def make_counter(tmp_path, port: int, **device) -> CounterApp:
         "mqtt": {"host": "127.0.0.1", "port": port},
         "led": {"pin": 22},
     }
-    c = validate(raw, COUNTER_SCHEMA, "<test>")
-    config = CounterConfig("<test>", c["device"], c["mqtt"], c["outbox"], c["beam"], c["led"], c["camera"])
+    config = counter_config_from_dict(raw, "<test>")
     return CounterApp(config, pin_factory=MockFactory(pin_class=MockPWMPin))
 
 

@@ -80,7 +80,7 @@ def payloads(draw) -> bytes:
 
 def load_site(data_dir: Path):
     site = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(site, server={**site.server, "data_dir": str(data_dir)})
+    return dataclasses.replace(site, server=dataclasses.replace(site.server, data_dir=str(data_dir)))
 
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

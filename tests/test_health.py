@@ -22,7 +22,7 @@ from tests.conftest import wait_until
 
 @pytest.fixture
 def live_site(site, broker):
-    return dataclasses.replace(site, mqtt={**site.mqtt, "host": "127.0.0.1", "port": broker.port})
+    return dataclasses.replace(site, mqtt=dataclasses.replace(site.mqtt, host="127.0.0.1", port=broker.port))
 
 
 @pytest.fixture

@@ -250,7 +250,8 @@ def test_the_rate_window_moves_on(site, store):
 
 def test_dead_letter_table_keeps_the_newest(site, store):
     small = dataclasses.replace(
-        site, server={**site.server, "dead_letters_max": 50, "dead_letters_per_device_minute": 10**6}
+        site,
+        server=dataclasses.replace(site.server, dead_letters_max=50, dead_letters_per_device_minute=10**6),
     )
     ingestor = Ingestor(small, store)
     for start in range(0, 120, 40):

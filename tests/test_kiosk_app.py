@@ -435,7 +435,7 @@ def test_missing_pin_and_device_are_named(tmp_path):
 
 def test_example_config_loads_and_cli_reports_errors(tmp_path):
     example = load_kiosk_config(ROOT / "deploy/examples/kiosk.toml", env={})
-    assert (example.device["id"], example.device["site"], example.listen) == (
+    assert (example.device.id, example.device.site, example.listen) == (
         "kiosk-hall",
         "dongsi",
         ("127.0.0.1", 8080),

@@ -171,8 +171,8 @@ def test_pin_command_stores_only_a_hash_and_keeps_the_rest_of_the_file(tmp_path)
     new = path.read_text()
     assert "7305" not in new and (path.stat().st_mode & 0o777) == 0o640
     config = load_kiosk_config(path, env={})
-    assert verify_pin("7305", config.kiosk["staff_pin_hash"]) and not verify_pin(
-        "2468", config.kiosk["staff_pin_hash"]
+    assert verify_pin("7305", config.kiosk.staff_pin_hash) and not verify_pin(
+        "2468", config.kiosk.staff_pin_hash
     )
     kept = [line for line in text.splitlines() if not line.startswith("staff_pin_hash")]
     assert [line for line in new.splitlines() if not line.startswith("staff_pin_hash")] == kept
@@ -190,7 +190,7 @@ def test_pin_command_stores_only_a_hash_and_keeps_the_rest_of_the_file(tmp_path)
         "[mqtt]",
         'host = "192.168.1.10"',
     ]
-    assert verify_pin("8264", load_kiosk_config(old, env={}).kiosk["staff_pin_hash"])
+    assert verify_pin("8264", load_kiosk_config(old, env={}).kiosk.staff_pin_hash)
 
 
 @pytest.mark.parametrize(
@@ -235,7 +235,7 @@ def run_kiosk(path: Path, timeout: float = 20) -> subprocess.CompletedProcess:
 
 @pytest.mark.integration
 def test_the_example_pin_is_refused_at_start_up(tmp_path, procs):
-    example = load_kiosk_config(ROOT / "deploy/examples/kiosk.toml", env={}).kiosk["staff_pin_hash"]
+    example = load_kiosk_config(ROOT / "deploy/examples/kiosk.toml", env={}).kiosk.staff_pin_hash
     path = kiosk_toml(tmp_path, example, free_port())
     result = run_kiosk(path)
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
@@ -294,7 +294,7 @@ def test_the_demo_makes_its_own_pin(tmp_path):
     text = KIOSK_TOML.format(port=8080, data_dir=tmp_path, pin_hash=hash_pin(pin))
     config = kiosk_config_from_dict(tomllib.loads(text), env={})
     refuse_example_pin(config)  # does not raise: the demo's kiosk starts
-    assert verify_pin(pin, config.kiosk["staff_pin_hash"])
+    assert verify_pin(pin, config.kiosk.staff_pin_hash)
 
 
 def test_the_pin_is_never_in_the_config_in_plain_text(tmp_path):
@@ -454,5 +454,5 @@ def test_a_kiosk_file_from_device_add_needs_its_pin_set_on_the_pi(site_file, tmp
     with pytest.raises(ConfigError, match=r"kiosk\.staff_pin_hash: is required.*footfall kiosk pin"):
         load_kiosk_config(path, env={})
     assert CliRunner().invoke(kiosk_command, ["pin", "-c", str(path)], input="7305\n7305\n").exit_code == 0
-    assert verify_pin("7305", load_kiosk_config(path, env={}).kiosk["staff_pin_hash"])
+    assert verify_pin("7305", load_kiosk_config(path, env={}).kiosk.staff_pin_hash)
     assert (path.stat().st_mode & 0o777) == 0o600  # it holds the MQTT password: kept private

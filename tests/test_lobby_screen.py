@@ -75,7 +75,7 @@ def checkin_messages(site, checkins, first_seq: int = 0) -> list[Incoming]:
 def lobby(tmp_path_factory):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
     site = dataclasses.replace(
-        loaded, server={**loaded.server, "data_dir": str(tmp_path_factory.mktemp("data"))}
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path_factory.mktemp("data")))
     )
     store = SqliteStore(site.db_path)
     for item in ITEMS:

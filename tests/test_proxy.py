@@ -26,7 +26,7 @@ from tests.webkit import NOW
 
 
 def app_with(site, hops: int):
-    site = dataclasses.replace(site, server={**site.server, "trusted_proxies": hops})
+    site = dataclasses.replace(site, server=dataclasses.replace(site.server, trusted_proxies=hops))
     config = {"TESTING": True, "CSRF_ENABLED": False, "FOOTFALL_NOW": lambda: NOW, "LOGIN_MAX_FAILURES": 3}
     return create_app(site, SqliteStore(site.db_path), LocalHub(), config)
 

@@ -30,7 +30,7 @@ SHOTS = ARTIFACTS / "reports"
 def served(tmp_path_factory):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
     site = dataclasses.replace(
-        loaded, server={**loaded.server, "data_dir": str(tmp_path_factory.mktemp("data"))}
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path_factory.mktemp("data")))
     )
     year = generate(site)
     store = SqliteStore(site.db_path)

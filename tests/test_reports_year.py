@@ -23,7 +23,7 @@ NOW = dt.datetime(YEAR + 1, 1, 10, 2, 0, tzinfo=dt.UTC)
 
 def make_site(path):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(path)})
+    return dataclasses.replace(loaded, server=dataclasses.replace(loaded.server, data_dir=str(path)))
 
 
 def load_year(site, year, delivered) -> SqliteStore:

@@ -121,8 +121,8 @@ def test_pending_days_watermark_dirty_days_and_late_events(site, store):
 def test_retention_keeps_daily_counts_and_identified_totals(site, store):
     insert(store, visit_rows())
     rollup_pending(site, store, NOW)
-    short = dataclasses.replace(site, server={**site.server, "identified_retention_days": 3,
-                                              "raw_retention_days": 5})  # fmt: skip
+    short = dataclasses.replace(site, server=dataclasses.replace(site.server, identified_retention_days=3,
+                                              raw_retention_days=5))  # fmt: skip
     assert apply_retention(short, store, NOW) == {"members_removed": 1, "events_deleted": 7}
     assert store.count("events") == 0
     rep = reports.report(short, store, "daily", DAY, NOW)
@@ -135,7 +135,7 @@ def test_retention_keeps_daily_counts_and_identified_totals(site, store):
 def test_identified_count_survives_a_recount_after_member_purge(site, store):
     insert(store, visit_rows())
     rollup_pending(site, store, NOW)
-    short = dataclasses.replace(site, server={**site.server, "identified_retention_days": 3})
+    short = dataclasses.replace(site, server=dataclasses.replace(site.server, identified_retention_days=3))
     apply_retention(short, store, NOW)
     assert store.count("events", "member IS NOT NULL") == 0
     with store.transaction() as tx:

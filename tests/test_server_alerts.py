@@ -77,7 +77,7 @@ def test_disk_low_has_hysteresis_and_clears(tmp_path, site_file):
     site = load_site(site_file)
     store = SqliteStore(tmp_path / "f.db")
     monitor = Monitor(site, store, NOW)
-    minimum = site.alerts["disk_free_min_mb"] * MB
+    minimum = site.alerts.disk_free_min_mb * MB
     Usage = namedtuple("Usage", "free")
     for free, opened_or_cleared, open_after in [
         (minimum + MB, False, False),

@@ -27,7 +27,7 @@ from footfall.server.store import SqliteStore, open_store, store_unavailable
 from footfall.server.store_pg import PgStore
 from footfall.server.web.auth import create_token, hash_token
 from footfall.server.webhooks import Deliverer, pending_deliveries
-from footfall.site import site_from_dict
+from footfall.site import Webhook, site_from_dict
 from tests.conftest import EXAMPLE_SITE
 from tests.pg import PgCluster
 from tests.webkit import event_row
@@ -47,7 +47,9 @@ def cluster():
 @pytest.fixture
 def site(tmp_path):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(tmp_path / "data")})
+    return dataclasses.replace(
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path / "data"))
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,7 +63,7 @@ def store(request, backend, site):
         s = open_store(site)
     else:
         url = request.getfixturevalue("cluster").create_database(f"t{uuid.uuid4().hex[:12]}")
-        s = open_store(dataclasses.replace(site, server={**site.server, "database": url}))
+        s = open_store(dataclasses.replace(site, server=dataclasses.replace(site.server, database=url)))
     assert s.backend == backend
     yield s
     s.close()
@@ -219,9 +221,7 @@ def test_alerts_join_clear_and_reach_webhooks(store, site):
     assert opened and not reopened and first == again
     assert store.alert(first)["calls"] == 2 and store.open_alert_counts() == [("offline", 1)]
     sent = []
-    hooks = [
-        {"name": "ops", "url": "http://127.0.0.1:9/hook", "format": "generic", "secret": None, "kinds": None}
-    ]
+    hooks = (Webhook(name="ops", url="http://127.0.0.1:9/hook", format="generic", secret=None, kinds=None),)
     deliverer = Deliverer(
         dataclasses.replace(site, webhooks=hooks), store, sender=lambda *args: sent.append(args) or (200, "")
     )
@@ -266,7 +266,7 @@ def test_the_site_file_or_the_environment_chooses_postgresql(cluster, site, monk
     assert isinstance(open_store(load_site(str(path))), PgStore)
     monkeypatch.delenv("FOOTFALL_SERVER_DATABASE")
     path.write_text(text.replace("[server]\n", f'[server]\ndatabase = "{url}"\n', 1))
-    assert load_site(str(path)).server["database"] == url and isinstance(
+    assert load_site(str(path)).server.database == url and isinstance(
         open_store(load_site(str(path))), PgStore
     )
 

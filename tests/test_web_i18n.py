@@ -57,7 +57,9 @@ def test_every_key_used_by_pages_and_scripts_exists():
 
 def make_site(tmp_path, **server):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(tmp_path / "data"), **server})
+    return dataclasses.replace(
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path / "data"), **server)
+    )
 
 
 @pytest.fixture
@@ -106,7 +108,7 @@ def test_room_name_falls_back_to_chinese(tmp_path):
     data = load_toml(EXAMPLE_SITE)
     del data["rooms"][1]["name_en"]
     site = site_from_dict(data, str(EXAMPLE_SITE))
-    site = dataclasses.replace(site, server={**site.server, "data_dir": str(tmp_path / "data")})
+    site = dataclasses.replace(site, server=dataclasses.replace(site.server, data_dir=str(tmp_path / "data")))
     store = SqliteStore(site.db_path)
     token = create_token(store, "viewer", "tv")
     client = create_app(site, store, None, {"TESTING": True, "CSRF_ENABLED": False}).test_client()

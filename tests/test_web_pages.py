@@ -67,7 +67,9 @@ def test_secret_key_is_persisted_private(site, store):
     assert create_app(site, store).config["SECRET_KEY"] == first
     mode = (site.data_dir / "secret_key").stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
-    configured = dataclasses.replace(site, server={**site.server, "secret_key": "from-the-site-file"})
+    configured = dataclasses.replace(
+        site, server=dataclasses.replace(site.server, secret_key="from-the-site-file")
+    )
     assert create_app(configured, store).config["SECRET_KEY"] == "from-the-site-file"
 
 

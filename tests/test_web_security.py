@@ -44,7 +44,7 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 def load_site(data_dir: Path):
     site = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(site, server={**site.server, "data_dir": str(data_dir)})
+    return dataclasses.replace(site, server=dataclasses.replace(site.server, data_dir=str(data_dir)))
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_security_headers_and_cookie(app, store, tokens):
     cookie = page.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     site = app.extensions["footfall"].site
-    secure_site = dataclasses.replace(site, server={**site.server, "cookie_secure": True})
+    secure_site = dataclasses.replace(site, server=dataclasses.replace(site.server, cookie_secure=True))
     secure = create_app(secure_site, store, None, {"TESTING": True})
     response = secure.test_client().get("/login")
     assert "Secure" in response.headers["Set-Cookie"]

@@ -24,7 +24,9 @@ TODAY = dt.date(2026, 11, 28)
 @pytest.fixture
 def site(tmp_path):
     loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server={**loaded.server, "data_dir": str(tmp_path / "data")})
+    return dataclasses.replace(
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path / "data"))
+    )
 
 
 @pytest.fixture

@@ -71,11 +71,11 @@ def create_app(
         static_url_path="/static",
     )
     app.config.from_mapping(
-        SECRET_KEY=site.server.get("secret_key") or None,
+        SECRET_KEY=site.server.secret_key or None,
         SESSION_COOKIE_NAME="footfall_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=site.server.get("session_minutes", 480)),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=site.server.session_minutes),
         MAX_CONTENT_LENGTH=64 * 1024,
         FOOTFALL_NOW=utcnow,
         LOGIN_MAX_FAILURES=10,

@@ -28,6 +28,8 @@ from typing import Any
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from footfall.site import ServerSettings
+
 logger = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10
@@ -154,14 +156,23 @@ class GuardedWSGIServer(WSGIServer):
         return False
 
 
-def guarded_server(listener: Any, application: Any, server_settings: dict[str, Any], **kwargs: Any):
-    """The server with the limits of the site file's `[server]` section (docs/config.md)."""
-    return GuardedWSGIServer(
-        listener,
-        application,
-        header_timeout=server_settings.get("header_timeout_s", HEADER_TIMEOUT_S),
-        idle_timeout=server_settings.get("idle_timeout_s", IDLE_TIMEOUT_S),
-        send_timeout=server_settings.get("send_timeout_s", SEND_TIMEOUT_S),
-        max_connections=server_settings.get("max_connections", MAX_CONNECTIONS),
-        **kwargs,
-    )
+def guarded_server(
+    listener: Any, application: Any, server_settings: ServerSettings | None = None, **kwargs: Any
+):
+    """The server with the limits of the site file's `[server]` section (docs/config.md); without one (the
+    district web has no site file), the defaults."""
+    if server_settings is None:
+        limits = dict(
+            header_timeout=HEADER_TIMEOUT_S,
+            idle_timeout=IDLE_TIMEOUT_S,
+            send_timeout=SEND_TIMEOUT_S,
+            max_connections=MAX_CONNECTIONS,
+        )
+    else:
+        limits = dict(
+            header_timeout=server_settings.header_timeout_s,
+            idle_timeout=server_settings.idle_timeout_s,
+            send_timeout=server_settings.send_timeout_s,
+            max_connections=server_settings.max_connections,
+        )
+    return GuardedWSGIServer(listener, application, **limits, **kwargs)

@@ -38,7 +38,7 @@ def current_lang() -> str:
     stored = session.get("lang")
     if stored in LANGUAGES:
         return stored
-    default = current_app.extensions["footfall"].site.server.get("language", DEFAULT)
+    default = current_app.extensions["footfall"].site.server.language
     return default if default in LANGUAGES else DEFAULT
 
 

@@ -6,6 +6,7 @@ behind is dropped rather than allowed to grow without bound; its browser reconne
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -33,17 +34,17 @@ def web_link_settings(site: SiteConfig) -> LinkSettings:
     On the secure broker a client id is its user name, so a web logged in as ingest would close ingest's connection
     each time it connects: refuse to start instead, with the fix in the message.
     """
-    section = dict(site.mqtt)
-    if section.get("web_username"):
-        section["username"], section["password"] = section["web_username"], section.get("web_password")
-    elif section.get("username"):
+    mqtt = site.mqtt
+    if mqtt.web_username:
+        mqtt = dataclasses.replace(mqtt, username=mqtt.web_username, password=mqtt.web_password)
+    elif mqtt.username:
         raise ConfigError(
             site.path,
             "mqtt.web_username",
             "the web needs its own MQTT account beside ingest's username: "
             "`footfall device server` prints the web_username and web_password lines",
         )
-    return LinkSettings.from_config(section)
+    return LinkSettings.from_config(mqtt)
 
 
 class LocalHub:

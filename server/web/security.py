@@ -104,7 +104,7 @@ def set_headers(response: Response) -> Response:
 
 def cookie_secure(site: SiteConfig, env: dict[str, str] | None = None) -> bool:
     """`[server] cookie_secure` when the site schema has it, else $FOOTFALL_SERVER_COOKIE_SECURE."""
-    value = site.server.get("cookie_secure")
+    value = site.server.cookie_secure
     if value is not None:
         return bool(value)
     env = os.environ if env is None else env
@@ -132,7 +132,7 @@ def init_app(app: Flask, site: SiteConfig | None = None) -> None:
     # request (SESSION_REFRESH_EACH_REQUEST) and expires that long after the last one.
     app.config.setdefault("SESSION_REFRESH_EACH_REQUEST", True)
     if site is not None:
-        trust_proxies(app, site.server.get("trusted_proxies", 0))
+        trust_proxies(app, site.server.trusted_proxies)
     app.before_request(check_csrf)
     app.after_request(set_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

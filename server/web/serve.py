@@ -110,7 +110,7 @@ def _watch_ingest(site: SiteConfig, app, live) -> None:
     store = app.extensions["footfall"].store
     watch = IngestWatch(site, store, live, utcnow())
     while True:
-        gevent.sleep(site.alerts["check_every_s"])
+        gevent.sleep(site.alerts.check_every_s)
         try:
             if watch.tick(utcnow()):
                 live.broadcast("alerts", alerts_payload(store))  # this process's dashboards at once
