@@ -11,12 +11,13 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from footfall.files import PRIVATE, write_private
 
 logger = logging.getLogger(__name__)
 
@@ -162,12 +163,4 @@ def with_pin_hash(text: str, stored: str) -> str:
 
 def write_keeping_mode(path: Path, text: str) -> None:
     """Replace the file atomically (temporary file + rename) with the same permissions."""
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o600
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    write_private(path, text, mode=path.stat().st_mode & 0o7777 if path.exists() else PRIVATE)

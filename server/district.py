@@ -13,10 +13,10 @@ This module writes the Mosquitto files for both ends (no I/O beyond the files it
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from footfall.files import write_private
 from footfall.server.mqtt_accounts import mosquitto_hash, new_password
 from footfall.topics import NAME_RE
 
@@ -160,14 +160,6 @@ class DistrictAccounts:
             acl += site_acl(site, self.prefix)
         for name in sorted(data["workers"]):
             acl += worker_acl(int(name.rsplit(".", 1)[1]), self.prefix)
-        _write(self.accounts_path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
-        _write(self.dir / "passwd", "\n".join(lines) + "\n", 0o640)
-        _write(self.dir / "acl", "\n".join(acl), 0o640)
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        write_private(self.accounts_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        write_private(self.dir / "passwd", "\n".join(lines) + "\n", mode=0o640)
+        write_private(self.dir / "acl", "\n".join(acl), mode=0o640)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from footfall.clock import format_ts, utcnow
+from footfall.files import write_private
 from footfall.site import Device, SiteConfig
 
 logger = logging.getLogger(__name__)
@@ -154,10 +155,10 @@ class MqttAccounts:
 
     def _save(self, data: dict[str, Any]) -> None:
         self.dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-        _write_private(self.accounts_path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
+        write_private(self.accounts_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
         # Mosquitto must read these two; the install guide gives the folder the mosquitto group (setgid).
-        _write_private(self.passwd_path, self._passwd_text(data), 0o640)
-        _write_private(self.acl_path, self._acl_text(data), 0o640)
+        write_private(self.passwd_path, self._passwd_text(data), mode=0o640)
+        write_private(self.acl_path, self._acl_text(data), mode=0o640)
 
     def _passwd_text(self, data: dict[str, Any]) -> str:
         lines = []
@@ -259,7 +260,7 @@ class MqttAccounts:
         self.configs_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.configs_dir, 0o700)
         path = self.configs_dir / f"{device_id}.toml"
-        _write_private(path, text, 0o600)
+        write_private(path, text)
         return path
 
 
@@ -311,18 +312,6 @@ def device_config_text(
             f"center_name = {_toml_str(site.name)}",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _write_private(path: Path, text: str, mode: int) -> None:
-    """Write atomically (temp file + rename) with `mode` from the start: no moment of wider permissions."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def server_mqtt_section(servers: dict[str, Credentials]) -> str:
