@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall.clock import format_ts, utcnow
 from footfall.demo.broker import free_port
+from tests.browser import launch_chromium
 from tests.conftest import ARTIFACTS, footfall_env, wait_until
 from tests.test_ingest_mqtt import crossing, pub
 
@@ -82,10 +82,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        chromium = launch_chromium(p)
         yield chromium
         chromium.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 import threading
 
 import pytest
@@ -24,6 +23,7 @@ from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user
 from footfall.site import site_from_dict
+from tests.browser import launch_chromium
 from tests.conftest import ARTIFACTS, EXAMPLE_SITE
 from tests.test_kiosk_browser import axe_violations
 
@@ -74,10 +74,7 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 

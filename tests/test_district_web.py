@@ -12,7 +12,6 @@ import http.cookiejar
 import io
 import json
 import re
-import shutil
 import threading
 import urllib.parse
 import urllib.request
@@ -27,6 +26,7 @@ from footfall.server.district_store import EVENT_FIELDS, DistrictStore
 from footfall.server.district_web import create_app
 from footfall.server.district_web.auth import add_user
 from footfall.site import load_site
+from tests.browser import launch_chromium
 from tests.conftest import ARTIFACTS, EXAMPLE_SITE, wait_until
 from tests.pg import PgCluster
 
@@ -316,10 +316,7 @@ def browser_page(district):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         # bypass_csp: axe-core is injected as an inline script, which the pages' CSP rightly refuses
         page = browser.new_page(
             viewport={"width": 1280, "height": 900}, accept_downloads=True, bypass_csp=True

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import threading
 
 import cv2
@@ -17,6 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 from footfall.kiosk.app import create_app
+from tests.browser import launch_chromium
 from tests.conftest import ARTIFACTS, ROOT
 from tests.test_kiosk_app import MEMBER, NOW, PIN, make_config, schedule_payload
 
@@ -133,10 +133,7 @@ def serve(tmp_path):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        b = launch_chromium(p)
         yield b
         b.close()
 

@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from footfall.kiosk.config import kiosk_config_from_dict, load_kiosk_config, ref
 from footfall.kiosk.local import LocalState
 from footfall.kiosk.pin import hash_pin, verify_pin, weak_reason
 from footfall.outbox import Outbox
+from tests.browser import launch_chromium
 from tests.conftest import wait_until
 from tests.test_kiosk_app import (  # noqa: F401 - `app` is a fixture
     NOW,
@@ -119,15 +119,8 @@ def test_in_chromium_a_foreign_page_cannot_post_and_a_rebound_name_is_refused(tm
     kiosk_url = f"http://127.0.0.1:{port}/"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=shutil.which("chromium"),
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--host-resolver-rules=MAP evil.example 127.0.0.1",  # DNS rebinding: evil.example -> kiosk
-                ],
-            )
+            # DNS rebinding: evil.example -> kiosk
+            browser = launch_chromium(p, ("--host-resolver-rules=MAP evil.example 127.0.0.1",))
             page = browser.new_context(has_touch=True).new_page()
             # A page of another site with a form that posts to the kiosk by itself (the CSRF of #16).
             page.route(
@@ -416,10 +409,7 @@ def test_in_chromium_a_full_outbox_says_see_the_service_desk(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=shutil.which("chromium"),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch_chromium(p)
             page = browser.new_context(viewport={"width": 800, "height": 480}, has_touch=True).new_page()
             page.goto(f"http://127.0.0.1:{server.server_port}/")
             for attempt in range(2):

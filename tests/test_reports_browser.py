@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 import threading
 
 import pytest
@@ -18,6 +17,7 @@ from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user
 from footfall.site import site_from_dict
+from tests.browser import launch_chromium
 from tests.conftest import ARTIFACTS, EXAMPLE_SITE
 from tests.yearsim import YEAR, deliveries, feed, generate
 
@@ -53,10 +53,7 @@ def page(served):
 
     base = served[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{base}/login")
         page.fill("input[name=username]", "manager")
