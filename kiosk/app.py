@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from footfall import i18n
 from footfall.clock import format_ts, parse_day_start, utcnow
 from footfall.edge import EdgeRuntime, EdgeSettings
 from footfall.errors import ValidationError
@@ -31,7 +31,6 @@ from footfall.kiosk.local import LocalState
 from footfall.kiosk.pin import PinLimiter
 from footfall.kiosk.schedule import local_now, open_items, todays_items
 from footfall.kiosk.staff import bp as staff_bp
-from footfall.levels import level_words
 from footfall.link import LinkSettings
 from footfall.messages import Checkin, Help
 from footfall.outbox import OutboxFull
@@ -43,13 +42,8 @@ HELP_REPEAT_S = 120  # a second tap within this time does not raise a second ale
 
 
 def load_catalogs() -> dict[str, dict[str, str]]:
-    return {
-        lang: {
-            **json.loads((HERE / "i18n" / f"{lang}.json").read_text("utf-8")),
-            **level_words(lang, "level_"),
-        }
-        for lang in LANGUAGES
-    }  # the level words are the dashboard's and the lobby's too
+    # The level words are the dashboard's and the lobby's too (footfall.levels, merged in by the loader).
+    return i18n.load_catalogs(HERE / "i18n", "level_")
 
 
 def build_runtime(config: KioskConfig, **hooks: Any) -> EdgeRuntime:

@@ -24,10 +24,9 @@ from footfall.config import (
     validate,
 )
 from footfall.errors import ConfigError
+from footfall.i18n import LANGUAGES
 from footfall.kiosk.pin import EXAMPLE_PIN, check_hash, is_example
 from footfall.topics import check_name
-
-LANGUAGES = ("zh-CN", "en")
 
 
 def _name(value: str) -> None:

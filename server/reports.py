@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import logging
-from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
 from footfall.clock import day_bounds, format_ts, local_day
+from footfall.i18n import load_catalog
 from footfall.server.rollup import DayRollup, rollup_day, summarize
 from footfall.server.store import Queries, Store, Tx
 from footfall.site import SiteConfig
@@ -209,10 +208,9 @@ def report(
 # --- exports ---------------------------------------------------------------------------------------
 
 
-@cache
 def labels(lang: str) -> dict[str, str]:
-    with (I18N_DIR / f"{lang if lang in ('zh-CN', 'en') else 'zh-CN'}.json").open(encoding="utf-8") as fh:
-        return json.load(fh)
+    """The export's words: the web's own catalog, so a sheet and the page it came from say the same."""
+    return load_catalog(I18N_DIR, lang)
 
 
 HEADLINE_KEYS = (

@@ -1,4 +1,4 @@
-"""Message catalogs (server/i18n/<lang>.json): Chinese first, English available.
+"""Message catalogs (server/i18n/<lang>.json, read by footfall.i18n): Chinese first, English available.
 
 The language comes from `?lang=` (remembered in the session), else the session, else the site's
 `[server] language`. Templates call `t("key")`; pages embed the catalog as JSON for their scripts.
@@ -6,27 +6,21 @@ The language comes from `?lang=` (remembered in the session), else the session, 
 
 from __future__ import annotations
 
-import json
 import logging
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, request, session, url_for
 
-from footfall.levels import level_words
+from footfall.i18n import DEFAULT, LANGUAGES, load_catalog
 
 logger = logging.getLogger(__name__)
 
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "i18n"
-LANGUAGES = ("zh-CN", "en")
-DEFAULT = "zh-CN"
 
 
-@cache
 def catalog(lang: str) -> dict[str, str]:
-    with (CATALOG_DIR / f"{lang}.json").open(encoding="utf-8") as fh:
-        return {**json.load(fh), **level_words(lang, "level.")}  # the kiosk's words too
+    return load_catalog(CATALOG_DIR, lang, "level.")  # with the kiosk's level words
 
 
 def current_lang() -> str:
