@@ -196,17 +196,12 @@ class LiveHub(LocalHub):
         super().publish_room_state(state)
         if not self.connected:
             logger.warning("MQTT link down: the republish of %s waits in paho's queue", state["room"])
-        command = {"v": 1, "cmd": "republish-room", "room": state["room"]}
-        self.link.publish(topics.server_cmd(self.site.id, self.site.prefix), encode_json(command), qos=1)
+        self.ask_ingest({"v": 1, "cmd": "republish-room", "room": state["room"]})
 
     def ask_ingest(self, command: dict[str, Any]) -> None:
         """A server command for ingest (republish-room, republish-alerts, republish-schedule): ingest is the only
         publisher of retained room state, alerts and schedule. Waits in paho's queue while the link is down."""
         self.link.publish(topics.server_cmd(self.site.id, self.site.prefix), encode_json(command), qos=1)
-
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        """Publish on the web process's link (QoS 1); waits in paho's queue while the link is down."""
-        self.link.publish(topic, payload, qos=1, retain=retain)
 
     def _on_message(self, message) -> None:
         """Runs on the MQTT thread: keep it short and never raise (a retained bad message comes back on every
