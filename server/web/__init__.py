@@ -10,33 +10,47 @@ import datetime as dt
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from footfall.clock import utcnow
 from footfall.server.store import Store, open_store
+from footfall.server.web import (
+    alerts,
+    api,
+    audit_pages,
+    auth,
+    dashboard,
+    i18n,
+    metrics,
+    openapi,
+    reports,
+    schedule_page,
+    security,
+)
+from footfall.server.web.context import WebContext, web
+from footfall.server.web.live import LocalHub
 from footfall.site import SiteConfig
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # server/
 
-
-@dataclass
-class WebContext:
-    """What every view needs: the site, the store, the live hub and the clock."""
-
-    site: SiteConfig
-    store: Store
-    live: Any  # LiveHub, or LocalHub when there is no MQTT (tests)
-    app: Flask
-
-    def now(self) -> dt.datetime:
-        return self.app.config["FOOTFALL_NOW"]()
+# Every blueprint of the web, registered here and only here (tests/test_web_imports.py checks).
+BLUEPRINTS = (
+    auth.bp,
+    api.bp,
+    dashboard.bp,
+    alerts.bp,
+    reports.bp,
+    schedule_page.bp,
+    audit_pages.bp,
+    openapi.bp,
+)
+__all__ = ["BLUEPRINTS", "WebContext", "create_app", "persisted_secret_key", "web"]
 
 
 class JsonProvider(DefaultJSONProvider):
@@ -52,17 +66,10 @@ class JsonProvider(DefaultJSONProvider):
             raise ValueError("the JSON is nested too deeply") from None
 
 
-def web() -> WebContext:
-    return current_app.extensions["footfall"]
-
-
 def create_app(
     site: SiteConfig, store: Store | None = None, live=None, test_config: dict | None = None
 ) -> Flask:
     """Build the web app. `live=None` means no MQTT: changes fan out to this process's streams only."""
-    from footfall.server import audit
-    from footfall.server.web import alerts, api, auth, dashboard, i18n, metrics, openapi, reports, security
-    from footfall.server.web.live import LocalHub
 
     app = Flask(
         __name__,
@@ -98,13 +105,11 @@ def create_app(
 
     i18n.init_app(app)
     auth.init_app(app)
-    api.init_app(app)
-    dashboard.init_app(app)
-    alerts.init_app(app)
-    reports.init_app(app)
-    audit.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    api.init_app(app)  # /healthz and the JSON error handlers
+    dashboard.init_app(app)  # template filters, the site name, security headers
     metrics.init_app(app)
-    openapi.init_app(app)
     security.init_app(app, site)  # last: CSRF check and security headers for every route
     return app
 

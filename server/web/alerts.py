@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
-from footfall.server import audit
 from footfall.server.alerting import alerts_payload, clear_alerts
-from footfall.server.web import web
+from footfall.server.web import audit
 from footfall.server.web.api import ApiError
 from footfall.server.web.auth import require
+from footfall.server.web.context import web
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,3 @@ def clear_many():
                 "alert_clear", body.get("device") or body.get("kind") or "all", tx=tx, alerts=len(pks)
             )
     return _cleared(pks)
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

@@ -15,13 +15,14 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from footfall.server import audit, occupancy
+from footfall.server import occupancy
 from footfall.server.alerting import alerts_payload
 from footfall.server.health import ingest_problems
 from footfall.server.reports import parse_day
 from footfall.server.rooms import live_states, room_state, today
-from footfall.server.web import data, web
+from footfall.server.web import audit, data
 from footfall.server.web.auth import ApiError, is_api_request, require
+from footfall.server.web.context import web
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +233,6 @@ def _http_error_name(exc: HTTPException) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
     app.add_url_rule("/healthz", "healthz", healthz)
 
     @app.errorhandler(ApiError)

@@ -33,7 +33,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from footfall.clock import utcnow
 from footfall.server.store import Store
-from footfall.server.web import web
+from footfall.server.web import audit
+from footfall.server.web.context import web
 
 logger = logging.getLogger(__name__)
 
@@ -290,9 +291,7 @@ def login():
 
 
 def _audit(action: str, target: str, **kwargs: Any) -> None:
-    from footfall.server.audit import log_web  # imports this module: import it late
-
-    log_web(action, target, **kwargs)
+    audit.log_web(action, target, **kwargs)
 
 
 @bp.post("/logout")
@@ -312,4 +311,3 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     app.extensions["footfall_login_limiter"] = LoginLimiter()
-    app.register_blueprint(bp)

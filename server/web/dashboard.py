@@ -12,8 +12,9 @@ from footfall.clock import parse_ts
 from footfall.levels import LEVELS
 from footfall.server import schedule
 from footfall.server.rooms import live_states, today
-from footfall.server.web import data, lobby, web
+from footfall.server.web import data, lobby
 from footfall.server.web.auth import is_api_request, require_page
+from footfall.server.web.context import web
 from footfall.server.web.i18n import current_lang, room_name, translate
 from footfall.site import OUTDOORS
 
@@ -156,7 +157,6 @@ def local_time(ts: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
     app.add_template_filter(local_time, "localtime")
 
     @app.context_processor

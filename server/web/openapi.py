@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, jsonify
 
 from footfall import __version__
 from footfall.server.reports import PERIODS
-from footfall.server.web import web
+from footfall.server.web.context import web
 from footfall.server.web.openapi_schemas import JSON, RESPONSES, SCHEMAS, array, ref
 
 bp = Blueprint("openapi", __name__)
@@ -372,7 +372,3 @@ def document(room_ids: list[str]) -> dict[str, Any]:
 @bp.get("/api/v1/openapi.json")
 def openapi_json():
     return jsonify(document([r.id for r in web().site.rooms]))
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

@@ -7,14 +7,14 @@ import datetime as dt
 import io
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from footfall.server import reports
 from footfall.server.rooms import today
-from footfall.server.web import web
 from footfall.server.web.auth import ApiError, require, require_page
+from footfall.server.web.context import web
 from footfall.server.web.i18n import current_lang, room_name, translate
 
 bp = Blueprint("reports", __name__)
@@ -242,10 +242,3 @@ def heatmap(rows: list[tuple[str, list[int]]], title: str) -> Markup:
                 f"{values[h]}</title></rect>"
             )
     return _svg(900, int(height), title, body)
-
-
-def init_app(app: Flask) -> None:
-    from footfall.server.web import schedule_page
-
-    app.register_blueprint(bp)
-    schedule_page.init_app(app)

@@ -10,15 +10,15 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from footfall.server import schedule
 from footfall.server.reports import parse_day
 from footfall.server.rollup import KINDS
 from footfall.server.rooms import today
-from footfall.server.web import web
 from footfall.server.web.auth import ApiError, require, require_page
+from footfall.server.web.context import web
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,3 @@ def page():
         staff=current_user.has("staff"),
         user=current_user,
     ), (422 if error else 200)
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
