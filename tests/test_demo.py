@@ -116,20 +116,24 @@ def test_demo_tells_the_truth_and_stops_on_ctrl_c(tmp_path):
     assert code == 0, log.read_text()[-3000:]
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
-    # At every sample, the rooms hold no more people than came in through the main door, and no exit was ever
-    # absorbed by a room that was already empty.
+    # At every sample, the rooms hold no more people than came in through the main door.
     assert len(samples) > 100
     in_rooms = [sum(occ for room, (occ, _) in s["rooms"].items() if room != "hall") for s in samples]
     for sample, people in zip(samples, in_rooms, strict=True):
         assert people <= sample["in"], sample
-        assert all(corrected == 0 for _, corrected in sample["rooms"].values()), sample
-    # Nor more than are in the building, but for a moment: each door has its own outbox and link, so a visitor's
-    # exit through the main door may be stored just before their exit from the room (one simulated minute is a
-    # tenth of a second here). Such a moment must pass within 2 s.
-    for i, (sample, people) in enumerate(zip(samples, in_rooms, strict=True)):
-        if people > sample["in"] - sample["out"]:
+
+    # Nor more than are in the building, and no exit is absorbed by a room that is empty, but for a moment: each
+    # door has its own outbox and link, so a visitor's exit through the main door may be stored just before their
+    # exit from the room (one simulated minute is a tenth of a second here), until ingest puts the late one in its
+    # place in event time. Such a moment must pass within 2 s.
+    def truthful(j: int) -> bool:
+        building = samples[j]["in"] - samples[j]["out"]
+        return in_rooms[j] <= building and all(c == 0 for _, c in samples[j]["rooms"].values())
+
+    for i, sample in enumerate(samples):
+        if not truthful(i):
             later = [j for j in range(i + 1, len(samples)) if samples[j]["t"] - sample["t"] <= 2]
-            assert any(in_rooms[j] <= samples[j]["in"] - samples[j]["out"] for j in later), sample
+            assert any(truthful(j) for j in later), sample
     # Everyone who came in left: the building is empty at closing.
     closing = samples[-1]
     assert (closing["in"], closing["out"]) == (plan.visits, plan.visits)
