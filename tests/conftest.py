@@ -144,3 +144,16 @@ def door_runtime(outbox, port: int, device: str = "door-main", site: str = "dong
         site=site, device=device, kind="counter", outbox_path=str(outbox), link=link, clock="synced"
     )
     return EdgeRuntime(settings)
+
+
+def example_site(data_dir, **server):
+    """The reference center's site, loaded from its file, with its data (and any other [server] keys) replaced."""
+    import dataclasses
+
+    from footfall.config import load_toml
+    from footfall.site import site_from_dict
+
+    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
+    return dataclasses.replace(
+        loaded, server=dataclasses.replace(loaded.server, data_dir=str(data_dir), **server)
+    )

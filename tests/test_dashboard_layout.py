@@ -8,7 +8,6 @@ Screenshots: tests/artifacts/dashboard/desktop-zh.png, desktop-en.png, menu.png,
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 
@@ -16,15 +15,13 @@ import pytest
 from werkzeug.serving import make_server
 
 from footfall import topics
-from footfall.config import load_toml
 from footfall.messages import Crossing
 from footfall.server.ingest import Incoming, Ingestor
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user
-from footfall.site import site_from_dict
 from tests.browser import launch_chromium
-from tests.conftest import ARTIFACTS, EXAMPLE_SITE
+from tests.conftest import ARTIFACTS, example_site
 from tests.test_kiosk_browser import axe_violations
 
 pytestmark = pytest.mark.browser
@@ -52,10 +49,7 @@ def crossings(site, device: str, people: int, minutes_ago: int) -> list[Incoming
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    site = dataclasses.replace(
-        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path_factory.mktemp("data")))
-    )
+    site = example_site(tmp_path_factory.mktemp("data"))
     store = SqliteStore(site.db_path)
     ingestor = Ingestor(site, store)
     ingestor.process(crossings(site, "door-main", ARRIVED, 60), NOW)

@@ -8,7 +8,6 @@ Screenshots: tests/artifacts/screen/lobby-zh.png, lobby-en.png, lobby-room-full.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import threading
@@ -19,7 +18,6 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from footfall import topics
-from footfall.config import load_toml
 from footfall.messages import Checkin
 from footfall.server.ingest import Incoming, Ingestor
 from footfall.server.schedule import create_item
@@ -27,8 +25,7 @@ from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import create_token
 from footfall.server.web.lobby import floor_words, people_by_item, zh_number
-from footfall.site import site_from_dict
-from tests.conftest import ARTIFACTS, EXAMPLE_SITE
+from tests.conftest import ARTIFACTS, example_site
 from tests.test_dashboard_layout import NOW, chromium, crossings  # noqa: F401 - fixture
 from tests.test_kiosk_browser import axe_violations
 
@@ -73,10 +70,7 @@ def checkin_messages(site, checkins, first_seq: int = 0) -> list[Incoming]:
 
 @pytest.fixture(scope="module")
 def lobby(tmp_path_factory):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    site = dataclasses.replace(
-        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path_factory.mktemp("data")))
-    )
+    site = example_site(tmp_path_factory.mktemp("data"))
     store = SqliteStore(site.db_path)
     for item in ITEMS:
         create_item(store, site, item, NOW)

@@ -3,22 +3,19 @@ tests/artifacts/reports/ (Chinese must render: CJK fonts are installed by .ci/ru
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 
 import pytest
 from werkzeug.serving import make_server
 
-from footfall.config import load_toml
 from footfall.server.reports import report, rollup_pending
 from footfall.server.schedule import create_item
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import add_user
-from footfall.site import site_from_dict
 from tests.browser import launch_chromium
-from tests.conftest import ARTIFACTS, EXAMPLE_SITE
+from tests.conftest import ARTIFACTS, example_site
 from tests.yearsim import YEAR, deliveries, feed, generate
 
 pytestmark = pytest.mark.browser
@@ -28,10 +25,7 @@ SHOTS = ARTIFACTS / "reports"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    site = dataclasses.replace(
-        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path_factory.mktemp("data")))
-    )
+    site = example_site(tmp_path_factory.mktemp("data"))
     year = generate(site)
     store = SqliteStore(site.db_path)
     for item in year.items:

@@ -3,27 +3,23 @@ ground truth computed by the generator (tests/yearsim.py); late and repeated del
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
 import pytest
 
-from footfall.config import load_toml
 from footfall.server.reports import report, rollup_pending
 from footfall.server.rollup import ACTIVITY_KINDS, CLASS_KINDS
 from footfall.server.schedule import create_item
 from footfall.server.store import SqliteStore
-from footfall.site import site_from_dict
-from tests.conftest import EXAMPLE_SITE
+from tests.conftest import example_site
 from tests.yearsim import YEAR, deliveries, feed, generate
 
 NOW = dt.datetime(YEAR + 1, 1, 10, 2, 0, tzinfo=dt.UTC)
 
 
 def make_site(path):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(loaded, server=dataclasses.replace(loaded.server, data_dir=str(path)))
+    return example_site(path)
 
 
 def load_year(site, year, delivered) -> SqliteStore:

@@ -15,7 +15,6 @@ import psycopg
 import pytest
 
 from footfall.clock import format_ts
-from footfall.config import load_toml
 from footfall.errors import StoreError
 from footfall.server import audit, schedule
 from footfall.server.alerting import clear_alerts, raise_alert
@@ -27,8 +26,8 @@ from footfall.server.store import SqliteStore, open_store, store_unavailable
 from footfall.server.store_pg import PgStore
 from footfall.server.web.auth import create_token, hash_token
 from footfall.server.webhooks import Deliverer, pending_deliveries
-from footfall.site import Webhook, site_from_dict
-from tests.conftest import EXAMPLE_SITE
+from footfall.site import Webhook
+from tests.conftest import EXAMPLE_SITE, example_site
 from tests.pg import PgCluster
 from tests.webkit import event_row
 
@@ -46,10 +45,7 @@ def cluster():
 
 @pytest.fixture
 def site(tmp_path):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(
-        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path / "data"))
-    )
+    return example_site(tmp_path / "data")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

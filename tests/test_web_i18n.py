@@ -17,7 +17,7 @@ from footfall.server.web import create_app
 from footfall.server.web.auth import add_user, create_token
 from footfall.server.web.i18n import catalog
 from footfall.site import site_from_dict
-from tests.conftest import EXAMPLE_SITE
+from tests.conftest import EXAMPLE_SITE, example_site
 
 SERVER = Path(__file__).resolve().parents[1] / "server"
 # As loaded: the files plus the level words shared with the kiosk (footfall/levels.py).
@@ -56,10 +56,7 @@ def test_every_key_used_by_pages_and_scripts_exists():
 
 
 def make_site(tmp_path, **server):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(
-        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path / "data"), **server)
-    )
+    return example_site(tmp_path / "data", **server)
 
 
 @pytest.fixture

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
 
 from footfall.clock import format_ts
-from footfall.config import load_toml
 from footfall.server.store import SqliteStore
 from footfall.server.web import create_app
 from footfall.server.web.auth import create_token
 from footfall.server.web.live import LocalHub
-from footfall.site import site_from_dict
-from tests.conftest import EXAMPLE_SITE
+from tests.conftest import example_site
 
 # 10:00 in Beijing; the example site's business day starts at 04:00.
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
@@ -23,10 +20,7 @@ TODAY = dt.date(2026, 11, 28)
 
 @pytest.fixture
 def site(tmp_path):
-    loaded = site_from_dict(load_toml(EXAMPLE_SITE), str(EXAMPLE_SITE))
-    return dataclasses.replace(
-        loaded, server=dataclasses.replace(loaded.server, data_dir=str(tmp_path / "data"))
-    )
+    return example_site(tmp_path / "data")
 
 
 @pytest.fixture
