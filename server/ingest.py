@@ -99,10 +99,10 @@ class Ingestor:
         self.republish_alerts = self.republish_schedule = False
         self.dead_letter_limit = DeadLetterLimit(site.server.dead_letters_per_device_minute)
         self.dead_letter_max = site.server.dead_letters_max
-        # Live occupancy in event-time order: the latest event time counted per room today; an earlier one (a late
-        # backlog) has the room recounted from the stored events instead of being applied on top.
-        self._latest: dict[str, str] = {}
-        self._latest_day: dt.date | None = None
+        # Live occupancy in event-time order: each room's day so far (occupancy.RoomLog), which puts a late event
+        # (a door's backlog) in its place; a room not yet counted by this process is read from the store.
+        self._logs: dict[str, occupancy.RoomLog] = {}
+        self._logs_day: dt.date | None = None
         self._corrections_seen = 0  # adjustments row id: a staff correction has its room recounted
 
     def process(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -160,14 +160,16 @@ class Ingestor:
                 self.watch.events(tx, device, events, now)
             if self.watch.changed:
                 self.watch.changed, self.alerts_changed = False, True
-            if live_day != self._latest_day:
-                self._latest, self._latest_day = {}, live_day
-            late: set[str] = set()
+            if live_day != self._logs_day:
+                self._logs, self._logs_day = {}, live_day
             self._forget_corrected_rooms(tx)
+            arrived: dict[str, list[tuple]] = {}
             for p in fresh:
-                self._apply(tx, p, live_day, rooms, late)
-            for room in late:
-                rooms[room] = self.recount_room(tx, room, live_day)
+                self._apply(tx, p, live_day, arrived)
+            for room, items in arrived.items():
+                log = self._logs.get(room)
+                # The store already holds this batch: a room read from it needs none of `items` added.
+                rooms[room] = log.add(items) if log else self.recount_room(tx, room, live_day)
             for room, counts in rooms.items():
                 tx.put_room_counts(room, counts, now)
             for device in {p.row["device"] for p in prepared.values()}:
@@ -342,9 +344,7 @@ class Ingestor:
             row.update(room=device.room)
         return Prepared(row, event, door, when, day)
 
-    def _apply(
-        self, tx: Tx, p: Prepared, live_day: dt.date, rooms: dict[str, occupancy.RoomCounts], late: set[str]
-    ) -> None:
+    def _apply(self, tx: Tx, p: Prepared, live_day: dt.date, arrived: dict[str, list[tuple]]) -> None:
         """What a newly stored event changes: today's occupancy, or the open alerts."""
         if isinstance(p.event, Help):
             # One open help alert per kiosk: repeated taps join it (rate limit), staff clear it once.
@@ -353,19 +353,9 @@ class Ingestor:
             )
             self.alerts_changed = True
         elif isinstance(p.event, Crossing) and p.day == live_day:
-            ts = p.row["ts"]
-            for room, delta in occupancy.moves(p.door, p.event.direction, p.event.count):
-                if room in late:
-                    continue
-                latest = self._latest.get(room)
-                if latest is None or ts <= latest:
-                    late.add(
-                        room
-                    )  # not counted by this process yet, or earlier than what is: recount the room
-                    continue
-                counts = rooms.get(room) or occupancy.current(tx.room_counts(room), live_day)
-                rooms[room] = occupancy.apply(counts, delta, p.when)
-                self._latest[room] = ts
+            item = (p.row["ts"], 0, p.row["device"], p.event.direction, p.event.count)
+            for room, _delta in occupancy.moves(p.door, p.event.direction, p.event.count):
+                arrived.setdefault(room, []).append(item)
 
     def _forget_corrected_rooms(self, tx: Tx) -> None:
         """A staff correction (web process) since the last batch: its room is recounted at its next event, so an
@@ -373,7 +363,7 @@ class Ingestor:
         top = tx.last_adjustment()
         if top != self._corrections_seen:
             for room in tx.rooms_adjusted_since(self._corrections_seen):
-                self._latest.pop(room, None)
+                self._logs.pop(room, None)
             self._corrections_seen = top
 
     def recount_room(self, tx: Tx, room: str, day: dt.date) -> occupancy.RoomCounts:
@@ -383,8 +373,8 @@ class Ingestor:
         start, end = (format_ts(t) for t in day_bounds(day, self.site.timezone, self.site.day_starts))
         crossings = tx.day_crossing_rows(day, devices)
         corrections = tx.corrections(start, end, room)
-        steps = [tuple(c) for c in crossings]
-        fixes = [tuple(c) for c in corrections]
-        self._latest[room] = max([c[0] for c in steps] + [c[0] for c in fixes], default="")
-        counts = occupancy.replay(steps, self.site.doors_by_device, day, fixes).get(room)
-        return counts or occupancy.RoomCounts(day=day)
+        log = occupancy.RoomLog.of_day(room, day, self.site.doors_by_device, crossings, corrections)
+        if day != self._logs_day:
+            self._logs, self._logs_day = {}, day
+        self._logs[room] = log
+        return log.counts

@@ -7,7 +7,9 @@ Because of that floor the result depends on order: a day is always counted in ev
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -129,3 +131,104 @@ def replay_day(
 ) -> dict[str, RoomCounts]:
     """Recount a day from its crossings alone (no corrections): see `replay`."""
     return replay(crossings, doors_by_device, day)
+
+
+CHECKPOINT_EVERY = 64  # items between saved states: a late event replays at most this many before its place
+# A room's running counts as plain numbers, for the replay loop: (occupancy, raw_net, corrected, entries, exits,
+# peak, peak ts text). RoomCounts is built once per batch, not once per crossing.
+_ZERO = (0, 0, 0, 0, 0, 0, None)
+
+
+class RoomLog:
+    """One room's day in `timeline` order, with its counts saved every CHECKPOINT_EVERY items, so that live
+    ingest gives exactly `replay`'s counts without replaying the day per batch: new items are put in their
+    place and the day is replayed only from the checkpoint before the earliest of them. A late backlog (a door
+    that was offline) costs a replay from its first event on, not a recount from the store."""
+
+    def __init__(
+        self, room: str, day: dt.date, doors_by_device: dict[str, Door], every: int = CHECKPOINT_EVERY
+    ):
+        self.room, self.day, self.every = room, day, every
+        # (device, direction) -> this room's change per person crossing; absent: the door is not this room's.
+        self._delta: dict[tuple[str, str], int] = {}
+        for device, door in doors_by_device.items():
+            for direction in ("in", "out"):
+                change = sum(d for r, d in moves(door, direction, 1) if r == room)
+                if change:
+                    self._delta[device, direction] = change
+        self._items: list[tuple] = []
+        self._states: list[tuple] = [_ZERO]  # _states[k]: the counts before item k * every
+        self.counts = RoomCounts(day=day)
+
+    @classmethod
+    def of_day(
+        cls,
+        room: str,
+        day: dt.date,
+        doors_by_device: dict[str, Door],
+        crossings: Iterable[Crossing],
+        corrections: Iterable[Correction] = (),
+    ) -> RoomLog:
+        """A room's log of a day from its stored crossings and staff corrections (other rooms' are left out)."""
+        log = cls(room, day, doors_by_device)
+        log.add([item for item in timeline(crossings, corrections) if log.touches(item)])
+        return log
+
+    def touches(self, item: tuple) -> bool:
+        if item[1] == 1:
+            return item[2] == self.room
+        return (item[2], item[3]) in self._delta
+
+    @property
+    def latest(self) -> str | None:
+        """The event time (text) of the last item counted, if any."""
+        return self._items[-1][0] if self._items else None
+
+    def add(self, items: list[tuple]) -> RoomCounts:
+        """Count `timeline` items of this room (new ones: a stored event is added once) in their place."""
+        if not items:
+            return self.counts
+        items = sorted(items)
+        start = bisect.bisect_left(self._items, items[0])
+        if start == len(self._items):
+            self._items += items
+        else:
+            self._items[start:] = heapq.merge(self._items[start:], items)
+        # The state before index k * every is saved once the replay has passed it.
+        checkpoint = min(start // self.every, len(self._states) - 1)
+        del self._states[checkpoint + 1 :]
+        self._replay_from(checkpoint)
+        return self.counts
+
+    def _replay_from(self, checkpoint: int) -> None:
+        every, delta_of, states = self.every, self._delta, self._states
+        occupancy, raw_net, corrected, entries, exits, peak, peak_ts = states[checkpoint]
+        items = self._items
+        for index in range(checkpoint * every, len(items)):
+            if index % every == 0 and index // every == len(states):
+                states.append((occupancy, raw_net, corrected, entries, exits, peak, peak_ts))
+            item = items[index]
+            if item[1] == 1:  # a staff correction: the same step as set_occupancy
+                value = item[3]
+                corrected += value - occupancy
+                occupancy = value
+                if value > peak:
+                    peak, peak_ts = value, item[0]
+                continue
+            delta = delta_of.get((item[2], item[3]), 0) * item[4]
+            if delta >= 0:  # the same steps as apply
+                occupancy += delta
+                raw_net += delta
+                entries += delta
+                if occupancy > peak:
+                    peak, peak_ts = occupancy, item[0]
+            else:
+                absorbed = max(0, -delta - occupancy)
+                occupancy += delta + absorbed
+                raw_net += delta
+                corrected += absorbed
+                exits -= delta
+        self.counts = RoomCounts(
+            self.day, occupancy, raw_net, corrected, entries, exits, peak,
+            parse_ts(peak_ts) if peak_ts is not None else None,
+        )  # fmt: skip
