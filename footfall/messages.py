@@ -6,6 +6,7 @@ No I/O here: decode bytes -> message, encode message -> bytes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -190,6 +191,12 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
+@functools.cache
+def _decoder() -> json.JSONDecoder:
+    # One decoder for every message: json.loads with hooks would build a new one per call.
+    return json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int63)
+
+
 def load_json(payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD, max_depth: int = MAX_DEPTH) -> Any:
     """Bytes -> JSON value, within bounds checked before parsing: size, strict UTF-8, nesting depth; and while
     parsing: no NaN/Infinity, no float that overflows, no integer beyond 64 bits. Raises ValidationError."""
@@ -206,7 +213,7 @@ def load_json(payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD, max_depth: 
     if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise ValidationError(f"nested more than {max_depth} levels deep", "payload")
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int63)
+        return _decoder().decode(text)
     except ValueError as exc:  # JSONDecodeError, or int() beyond Python's digit limit
         raise ValidationError(f"not JSON: {exc}", "payload") from None
     except RecursionError:  # the depth scan makes this unreachable; a guard, not a path
