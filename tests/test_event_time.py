@@ -91,6 +91,18 @@ def test_late_main_door_backlog_recounts_the_hall_in_event_time(ingestor):
     assert api_hall["peak"] == report_hall["peak"] == true_peak
 
 
+def test_a_restarted_ingest_counts_on_from_the_stored_day(ingestor):
+    """A room this process has not counted yet is read from the stored events: a restart loses nothing."""
+    site, store = ingestor.site, ingestor.store
+    now = utcnow()
+    main, _room, _peak = walk(day_start_for(site, now))
+    ingestor.process([Incoming(t, p) for t, p in main[:12]], now)
+    restarted = Ingestor(site, store)
+    restarted.process([Incoming(t, p) for t, p in main[12:]], now)
+    hall = store.rooms_live()["hall"]
+    assert (hall.entries, hall.occupancy, hall.peak) == (PEOPLE, PEOPLE, PEOPLE)
+
+
 def test_a_staff_correction_keeps_its_place_in_time(ingestor):
     site, store = ingestor.site, ingestor.store
     now = utcnow()
