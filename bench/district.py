@@ -32,9 +32,9 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from footfall import topics  # noqa: E402
 from footfall.clock import local_day, utcnow  # noqa: E402
-from footfall.demo.broker import LocalBroker  # noqa: E402
+from footfall.demo.broker import LocalBroker, free_port  # noqa: E402
 from footfall.messages import Crossing  # noqa: E402
-from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config  # noqa: E402
+from footfall.server.district import BridgeSettings, DistrictAccounts, Listener, bridge_config  # noqa: E402
 from footfall.server.district_store import DistrictStore  # noqa: E402
 from footfall.site import load_site  # noqa: E402
 from tests.netcut import CuttableLink  # noqa: E402
@@ -87,7 +87,9 @@ def main() -> None:
     accounts = DistrictAccounts(tmp / "accounts")
     passwords = {site: accounts.add_site(site) for site in sites}
     accounts.ensure_workers(2)
-    district = LocalBroker(tmp / "district", extra_conf=accounts.broker_config(), anonymous=False).start()
+    port = free_port()  # the district broker runs its generated config alone: the workers' loopback listener
+    conf = accounts.broker_config([Listener.local(port)])
+    district = LocalBroker(tmp / "district", port, extra_conf=conf, anonymous=False, listener=False).start()
     wans, site_brokers, carried = [], [], {}
     for b in range(args.brokers):
         wan = CuttableLink(district.port).start()

@@ -46,20 +46,23 @@ class LocalBroker:
         kind: str | None = None,
         extra_conf: str = "",
         anonymous: bool = True,
+        listener: bool = True,
     ):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.kind = kind or ("mosquitto" if shutil.which("mosquitto") else "amqtt")
         self.extra_conf = extra_conf
         self.anonymous = anonymous  # False: only accounts of the password file in extra_conf may connect
+        self.listener = listener  # False: extra_conf brings every listener, `port` among them
         self.proc: subprocess.Popen | None = None
 
     def config_text(self) -> str:
         # Run as the current user: Mosquitto started as root would switch to `mosquitto` and then fail to write
         # its persistence file in our data directory (losing queued messages over a restart).
+        listener = f"listener {self.port} 127.0.0.1\n" if self.listener else ""
         return (
             SETTINGS_FILE.read_text()
-            + f"\nlistener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
+            + f"\n{listener}allow_anonymous {str(self.anonymous).lower()}\n"
             + f"user {getpass.getuser()}\n"
             + f"persistence_location {self.data_dir.resolve()}/\n{self.extra_conf}\n"
         )

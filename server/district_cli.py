@@ -75,16 +75,81 @@ def add_site(
 @ACCOUNTS_DIR
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option(
-    "--broker-conf", type=click.Path(dir_okay=False), help="Also write the district broker's settings."
+    "--broker-conf",
+    type=click.Path(dir_okay=False),
+    help="Also write the district broker's whole config, listeners included (run Mosquitto on it alone).",
 )
-def accounts(accounts_dir, workers, broker_conf) -> None:
-    """Make the ingest workers' accounts (district.ingest.N) and the district broker's settings."""
-    from footfall.server.district import DistrictAccounts
+@click.option(
+    "--tls-port",
+    type=click.IntRange(0, 65535),
+    default=8883,
+    show_default=True,
+    help="The sites' TLS listener (0: none, for a test district on one machine).",
+)
+@click.option("--tls-bind", help="Its address (default: every address).")
+@click.option(
+    "--certfile", type=click.Path(exists=True, dir_okay=False), help="The broker's certificate (PEM)."
+)
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="Its private key (PEM).")
+@click.option(
+    "--cafile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Optional: a CA of client certificates, for the TLS listener's cafile (sites log in with passwords).",
+)
+@click.option(
+    "--local-port",
+    type=click.IntRange(0, 65535),
+    default=1883,
+    show_default=True,
+    help="The ingest workers' plain listener on 127.0.0.1 (0: none).",
+)
+@click.option(
+    "--persistence-dir",
+    default="/var/lib/mosquitto/",
+    show_default=True,
+    help="Where Mosquitto keeps its sessions and queued messages (writable by the mosquitto user).",
+)
+def accounts(
+    accounts_dir,
+    workers,
+    broker_conf,
+    tls_port,
+    tls_bind,
+    certfile,
+    keyfile,
+    cafile,
+    local_port,
+    persistence_dir,
+) -> None:
+    """Make the ingest workers' accounts (district.ingest.N) and the district broker's config."""
+    from pathlib import Path
 
+    from footfall.server.district import DistrictAccounts, Listener
+
+    listeners = []
+    if broker_conf:
+        # A conf.d/ file is read along with the distro's mosquitto.conf, whose listeners would not lock client ids.
+        if Path(broker_conf).parent.name == "conf.d":
+            raise click.BadParameter(
+                "run the district broker on this file alone: not in conf.d/", param_hint="--broker-conf"
+            )
+        if tls_port:
+            if not (certfile and keyfile):
+                raise click.UsageError("the TLS listener needs --certfile and --keyfile (or --tls-port 0)")
+            files = (os.path.abspath(f) if f else None for f in (certfile, keyfile, cafile))
+            listeners.append(Listener(tls_port, tls_bind, *files))
+        if local_port:
+            if local_port == tls_port:
+                raise click.UsageError("--local-port and --tls-port must differ")
+            listeners.append(Listener.local(local_port))
+        if not listeners:
+            raise click.UsageError("the district broker needs a listener: --tls-port or --local-port")
     made = DistrictAccounts(accounts_dir).ensure_workers(workers)
     if broker_conf:
         with open(broker_conf, "w") as f:
-            f.write(DistrictAccounts(accounts_dir).broker_config())
+            f.write(DistrictAccounts(accounts_dir).broker_config(listeners, persistence_dir))
+        where = ", ".join(f"{x.bind or '*'}:{x.port}" + (" (TLS)" if x.certfile else "") for x in listeners)
+        click.echo(f"district broker config {broker_conf}: listeners {where}")
     click.echo(f"{len(made)} ingest worker accounts in {accounts_dir}/accounts.json")
 
 

@@ -16,9 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall import topics
 from footfall.clock import local_day, utcnow
-from footfall.demo.broker import LocalBroker
+from footfall.demo.broker import LocalBroker, free_port
 from footfall.messages import Crossing
-from footfall.server.district import BridgeSettings, DistrictAccounts, bridge_config
+from footfall.server.district import BridgeSettings, DistrictAccounts, Listener, bridge_config
 from footfall.server.district_store import MIGRATIONS, DistrictStore
 from footfall.server.reports import compute_day
 from footfall.server.store import SqliteStore
@@ -36,6 +36,13 @@ def postgres():
     cluster = PgCluster().start()
     yield cluster
     cluster.stop()
+
+
+def district_broker(data_dir, accounts: DistrictAccounts) -> LocalBroker:
+    """The district broker on its generated config alone: the ingest listener on the loopback, and no other."""
+    port = free_port()
+    conf = accounts.broker_config([Listener.local(port)])
+    return LocalBroker(data_dir, port=port, listener=False, extra_conf=conf, anonymous=False)
 
 
 def publisher(port: int, client_id: str = "test-publisher") -> mqtt.Client:
@@ -74,7 +81,7 @@ def test_a_site_account_cannot_publish_under_another_sites_prefix(tmp_path):
     dongsi = accounts.add_site("dongsi")
     accounts.add_site("jiaodaokou")
     worker_password = accounts.ensure_workers(1)["district.ingest.1"]
-    with LocalBroker(tmp_path / "district", extra_conf=accounts.broker_config(), anonymous=False) as district:
+    with district_broker(tmp_path / "district", accounts) as district:
         seen: list[str] = []
         reader = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="district.ingest.1", protocol=mqtt.MQTTv311
@@ -102,9 +109,7 @@ def test_bridged_site_to_postgres_through_wan_cut_and_worker_kill(tmp_path, site
     accounts = DistrictAccounts(tmp_path / "accounts")
     password = accounts.add_site(site.id)
     accounts.ensure_workers(2)
-    district = LocalBroker(
-        tmp_path / "district", extra_conf=accounts.broker_config(), anonymous=False
-    ).start()
+    district = district_broker(tmp_path / "district", accounts).start()
     wan = CuttableLink(district.port).start()
     site_broker = LocalBroker(
         tmp_path / "site", extra_conf=bridge_config(BridgeSettings(site.id, "127.0.0.1", wan.port, password))
@@ -202,7 +207,19 @@ def test_district_commands_make_accounts_bridge_file_and_rollup(tmp_path, site_f
     acc, out, conf = tmp_path / "acc", tmp_path / "bridge.conf", tmp_path / "district.conf"
     runner = CliRunner()
     result = runner.invoke(
-        main, ["district", "accounts", "--dir", str(acc), "--workers", "2", "--broker-conf", str(conf)]
+        main,
+        [
+            "district",
+            "accounts",
+            "--dir",
+            str(acc),
+            "--workers",
+            "2",
+            "--broker-conf",
+            str(conf),
+            "--tls-port",
+            "0",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "use_username_as_clientid true" in conf.read_text() and "allow_anonymous false" in conf.read_text()
