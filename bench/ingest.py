@@ -35,7 +35,10 @@ deploy/mosquitto settings) serves every part of one run, so the figures compare 
   moment a 20 ms poll sees all N rows committed (a commit precedes every acknowledgement); PostgreSQL must then
   hold exactly N events, no dead letters. A round's ratio = its ingest rate / its bare rate; SHARED_ROUNDS rounds
   (3) run on the same broker and PostgreSQL, and `shared_ratio` is the median round's (target >= 0.7), printed
-  with that round's rates and every round's ratio (`shared_round_ratios`).
+  with that round's rates and every round's ratio (`shared_round_ratios`). With BENCH_SHARED_ROUNDS=0 the
+  shared part is skipped and no `shared_*` line is printed.
+
+`BENCH_ONLY=shared` runs only the shared part (no `bare_rate`, `ingest_rate`, `ratio` or `sse_*` lines).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ BARE_IDS = ("bench-bare-1", "bench-bare-2")
 SHARED_WORKERS = int(os.environ.get("BENCH_SHARED_WORKERS", "2"))
 SHARED_ROUNDS = int(os.environ.get("BENCH_SHARED_ROUNDS", "3"))
 SHARE = "$share/district-ingest/footfall/+/device/+/event"
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 
 def client(client_id: str, clean: bool) -> mqtt.Client:
@@ -427,6 +431,15 @@ def _all_stored(db) -> float:
 
 
 def main() -> None:
+    if ONLY not in ("", "shared"):
+        raise SystemExit(f"BENCH_ONLY={ONLY!r}: only 'shared' is known")
+    if ONLY != "shared":
+        single_run()
+    if SHARED_ROUNDS > 0:
+        print_shared()
+
+
+def single_run() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         site_path = make_site(tmp)
@@ -488,6 +501,9 @@ def main() -> None:
     print(f"sse_p50_ms: {percentile(latencies, 50):.1f}")
     print(f"sse_p99_ms: {percentile(latencies, 99):.1f}")
     print(f"sse_max_ms: {max(latencies):.1f}")
+
+
+def print_shared() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         site = load_site(make_site(tmp))
