@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -57,6 +58,52 @@ def backoff_delays(minimum: float, maximum: float, rng: random.Random | None = N
         delay = min(delay * 2, maximum)
 
 
+READ_SIZE = 65536
+PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) and the message id
+
+
+class _Client(mqtt.Client):
+    """paho's Client with fewer system calls per message, each of which lets another thread take the GIL (and
+    costs a wait for it back). paho reads a packet in three recv() calls (its first byte, its length, the rest)
+    and one packet per loop() before the next select(); this one reads up to 64 KiB at a time and handles every
+    packet already read before it selects again. `puback_many` sends many PUBACKs in one write, not one each."""
+
+    _rbuf = b""
+    _rpos = 0
+
+    def reconnect(self) -> MQTTErrorCode:
+        self._rbuf, self._rpos = b"", 0  # never parse a dead connection's bytes as the new one's
+        return super().reconnect()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            buf, pos = super()._sock_recv(max(bufsize, READ_SIZE)), 0
+            if not buf:  # closed by the broker
+                return buf
+        self._rbuf, self._rpos = buf, pos + bufsize
+        return buf[pos : pos + bufsize]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        # Until what was read is used up: select() knows nothing of these bytes, and would wait on them.
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf)
+        ):
+            rc = self._packet_read()
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+        return rc
+
+    def puback_many(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages (manual_ack) with one queued write, as `ack(mid, 1)` does one at a time."""
+        if self._manual_ack and mids:
+            packet = b"".join([PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(mqtt.PUBACK, packet, 0, 1)
+
+
 class MqttLink:
     """One MQTT connection, run on its own thread. Callbacks run on that thread; keep them short."""
 
@@ -94,7 +141,7 @@ class MqttLink:
         self._thread: threading.Thread | None = None
         self._had_connection = False  # since the last backoff reset
         self._stop_deadline = 0.0
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,
@@ -219,3 +266,13 @@ class MqttLink:
 
     def ack(self, mid: int, qos: int) -> None:
         self.client.ack(mid, qos)
+
+    def ack_many(self, messages: Iterable[mqtt.MQTTMessage]) -> None:
+        """Acknowledge messages (manual_ack): the QoS 1 ones' PUBACKs in one write."""
+        mids = []
+        for message in messages:
+            if message.qos == 1:
+                mids.append(message.mid)
+            elif message.qos == 2:
+                self.client.ack(message.mid, 2)
+        self.client.puback_many(mids)

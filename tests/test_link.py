@@ -1,4 +1,5 @@
-"""The MQTT link's reconnection schedule (pure) and its clean stop against a real broker."""
+"""The MQTT link's reconnection schedule (pure), and against a real broker its clean stop, its chunked reads and its
+one-write acknowledgements."""
 
 from __future__ import annotations
 
@@ -39,3 +40,55 @@ def test_last_will_and_clean_offline_message(broker):
     finally:
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def test_reads_in_chunks_and_acknowledges_in_one_write_without_losing_or_freeing_a_message(broker):
+    """Thousands of QoS 1 messages, one far larger than a 64 KiB read, come through the link's chunked reads
+    intact and in order; the ones acknowledged with `ack_many` are gone, the rest come back on reconnecting."""
+    topic = "t/burst"
+    payloads = [f"message {n} ".encode() * (1 + n % 7) for n in range(3000)]
+    payloads[1234] = bytes(range(256)) * 1000  # 256,000 bytes: a packet across several reads
+
+    def session(on_message) -> MqttLink:
+        link = MqttLink(
+            "chunked-reader", LinkSettings(port=broker.port), subscriptions=[(topic, 1)],
+            on_message=on_message, manual_ack=True,
+        )  # fmt: skip
+        link.start()
+        assert link.wait_connected(10)
+        return link
+
+    first = session(lambda m: None)
+    first.stop()  # the persistent session now queues for it
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    sender.max_inflight_messages_set(500)
+    sender.connect("127.0.0.1", broker.port)
+    sender.loop_start()
+    infos = [sender.publish(topic, p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(10)
+    sender.loop_stop()
+    sender.disconnect()
+
+    got: list[mqtt.MQTTMessage] = []
+    link = session(got.append)
+    acked = 0
+
+    def all_but_the_last_100_acknowledged() -> bool:
+        nonlocal acked
+        upto = min(len(got), len(payloads) - 100)  # the broker sends 1,000 at most before acknowledgements
+        link.ack_many(got[acked:upto])
+        acked = upto
+        return len(got) >= len(payloads)
+
+    wait_until(all_but_the_last_100_acknowledged, 20, 0.01, message="every queued message")
+    assert [m.payload for m in got] == payloads
+    wait_until(lambda: not link.client.want_write(), 5, message="the acknowledgements written")
+    link.stop()
+
+    again: list[mqtt.MQTTMessage] = []
+    link = session(again.append)
+    wait_until(lambda: len(again) >= 100, 10, message="the unacknowledged messages again")
+    link.ack_many(again)
+    link.stop()
+    assert [m.payload for m in again] == payloads[-100:]
