@@ -40,11 +40,14 @@ class WorkerSettings:
 
 
 def event_row(topic: str, payload: bytes, received: dt.datetime, prefix: str) -> tuple:
-    """One stored row from one event message; raises ValidationError for anything off the contract."""
+    """One stored row from one event message; raises ValidationError for anything off the contract, or that
+    PostgreSQL would refuse (a refused row would fail its whole batch again and again)."""
     where = topics.parse(topic, prefix)
     if where.kind != "event":
         raise ValidationError("not an event topic", "topic")
     event = decode_event(payload)
+    if "\x00" in event.id:  # the only free text stored: the rest is checked against names and choices
+        raise ValidationError("contains NUL, which PostgreSQL text cannot hold", "id")
     direction = count = purpose = adults = children = room = None
     if isinstance(event, Crossing):
         direction, count = event.direction, event.count
@@ -73,13 +76,11 @@ class LiveBatch:
             return
         obj = load_json_object(payload)
         if where.kind == "state":
-            occupancy, capacity = int(obj["occupancy"]), int(obj["capacity"])
-            name = str(obj.get("name") or where.name)[:200]
+            occupancy, capacity = _int4(obj["occupancy"], "occupancy"), _int4(obj["capacity"], "capacity")
+            name, level = _text(obj.get("name") or where.name, 200), _text(obj["level"], 16)
             entries = obj.get("entries_today")
-            entries = int(entries) if isinstance(entries, int) else None
-            self.rooms.append(
-                (where.site, where.name, occupancy, capacity, str(obj["level"])[:16], received, name, entries)
-            )
+            entries = _int4(entries, "entries_today") if isinstance(entries, int) else None
+            self.rooms.append((where.site, where.name, occupancy, capacity, level, received, name, entries))
         elif where.kind == "status":
             self.devices.append((where.site, where.name, obj.get("state") == "online", received))
         elif where.kind == "alerts":
@@ -89,6 +90,22 @@ class LiveBatch:
             self.alerts.append((where.site, len(alerts), received))
         else:
             raise ValidationError("not a live topic", "topic")
+
+
+INT4_MAX = 2**31 - 1
+
+
+def _int4(value, field: str) -> int:
+    """An integer column's value; one out of PostgreSQL's integer range raises (a string that is no number too)."""
+    number = int(value)
+    if not -INT4_MAX - 1 <= number <= INT4_MAX:
+        raise ValidationError("out of range", field)
+    return number
+
+
+def _text(value: object, limit: int) -> str:
+    """Shown text, cut to `limit`, with any NUL (which PostgreSQL text cannot hold) made U+FFFD."""
+    return str(value)[:limit].replace("\x00", "\ufffd")
 
 
 class DistrictWorker:
@@ -164,10 +181,8 @@ class DistrictWorker:
                     live.add(message.topic, message.payload, now, self.settings.prefix)
             except (ValidationError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
                 excerpt = bytes(message.payload[:200]).decode("utf-8", "replace")
-                dead.append((now, message.topic, str(exc)[:500], excerpt))
+                dead.append((now, _text(message.topic, 500), _text(exc, 500), _text(excerpt, 200)))
         if live.any():
             self.store.store_live(live.rooms, live.devices, live.alerts)
         self.stored += self.store.store_batch(rows, dead)
-        for message in batch:  # only after the commit: an unacknowledged message comes back
-            if message.qos:
-                self.link.ack(message.mid, message.qos)
+        self.link.ack_many(batch)  # only after the commit: an unacknowledged message comes back
