@@ -62,11 +62,25 @@ READ_SIZE = 65536
 PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) and the message id
 
 
+class _Message(mqtt.MQTTMessage):
+    """A received message without paho's MQTTMessageInfo, which only publish()'s wait_for_publish() uses: its
+    Condition, bound methods and deque are nine of the ten objects per message the garbage collector must walk
+    (a district worker holds thousands of messages until their batch commits), and the costliest to make."""
+
+    __slots__ = ()
+
+    def __init__(self, mid: int, topic: bytes, command: int, payload: bytes):
+        self.mid, self._topic, self.payload = mid, topic, payload
+        self.dup, self.qos, self.retain = bool(command & 0x08), (command & 0x06) >> 1, bool(command & 0x01)
+        self.timestamp, self.state, self.info, self.properties = time.monotonic(), 0, None, None
+
+
 class _Client(mqtt.Client):
     """paho's Client with fewer system calls per message, each of which lets another thread take the GIL (and
     costs a wait for it back). paho reads a packet in three recv() calls (its first byte, its length, the rest)
     and one packet per loop() before the next select(); this one reads up to 64 KiB at a time and handles every
-    packet already read before it selects again. `puback_many` sends many PUBACKs in one write, not one each."""
+    packet already read before it selects again. `puback_many` sends many PUBACKs in one write, not one each.
+    A QoS 0 or 1 PUBLISH (MQTT 3.1.1, no paho logging) becomes a lighter `_Message`."""
 
     _rbuf = b""
     _rpos = 0
@@ -96,6 +110,21 @@ class _Client(mqtt.Client):
             if rc > 0:
                 return self._loop_rc_handle(rc)
         return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        command, packet = self._in_packet["command"], self._in_packet["packet"]
+        qos = (command & 0x06) >> 1
+        if qos == 2 or self._protocol != mqtt.MQTTv311 or self._logger is not None or self.on_log is not None:
+            return super()._handle_publish()
+        start = 2 + int.from_bytes(packet[:2], "big")  # after the topic: the message id, then the payload
+        end = start + 2 if qos else start
+        if start == 2 or len(packet) < end:  # empty topic, or short: paho's own decoding says what is wrong
+            return super()._handle_publish()
+        mid = int.from_bytes(packet[start:end], "big")
+        self._handle_on_message(_Message(mid, bytes(packet[2:start]), command, bytes(packet[end:])))
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def puback_many(self, mids: list[int]) -> None:
         """Acknowledge QoS 1 messages (manual_ack) with one queued write, as `ack(mid, 1)` does one at a time."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -40,6 +41,14 @@ def test_last_will_and_clean_offline_message(broker):
     finally:
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def barrier(link: MqttLink) -> None:
+    """Wait until the broker has read all that the link sent: it handles a client's packets in order, so the
+    PUBACK of a publish sent last means it has the acknowledgements sent before. Without it, a new connection
+    under the same client id could take the session over while those are still unread, and the broker would
+    rightly send their messages again."""
+    link.publish("t/barrier", b"", qos=1).wait_for_publish(5)
 
 
 def test_reads_in_chunks_and_acknowledges_in_one_write_without_losing_or_freeing_a_message(broker):
@@ -83,7 +92,7 @@ def test_reads_in_chunks_and_acknowledges_in_one_write_without_losing_or_freeing
 
     wait_until(all_but_the_last_100_acknowledged, 20, 0.01, message="every queued message")
     assert [m.payload for m in got] == payloads
-    wait_until(lambda: not link.client.want_write(), 5, message="the acknowledgements written")
+    barrier(link)
     link.stop()
 
     again: list[mqtt.MQTTMessage] = []
@@ -92,3 +101,39 @@ def test_reads_in_chunks_and_acknowledges_in_one_write_without_losing_or_freeing
     link.ack_many(again)
     link.stop()
     assert [m.payload for m in again] == payloads[-100:]
+
+
+def test_received_messages_keep_topic_qos_and_retain_and_are_acknowledged_without_manual_ack(broker):
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    sender.connect("127.0.0.1", broker.port)
+    sender.loop_start()
+    sender.publish("t/flags/kept", b"retained", qos=0, retain=True).wait_for_publish(5)
+    got: list[mqtt.MQTTMessage] = []
+
+    def session() -> MqttLink:
+        link = MqttLink(
+            "flags-reader",
+            LinkSettings(port=broker.port),
+            subscriptions=[("t/flags/#", 1)],
+            on_message=got.append,
+        )
+        link.start()
+        assert link.wait_connected(10)
+        return link
+
+    link = session()
+    wait_until(lambda: got, 5, message="the retained message")
+    sender.publish("t/flags/live", b"live \x00 bytes", qos=1).wait_for_publish(5)
+    wait_until(lambda: len(got) == 2, 5, message="the live message")
+    barrier(link)
+    link.stop()
+    first = [(m.topic, m.payload, m.qos, m.retain) for m in got]
+    assert first == [("t/flags/kept", b"retained", 0, True), ("t/flags/live", b"live \x00 bytes", 1, False)]
+    got.clear()
+    link = session()  # acknowledged by the link itself: only the retained message comes again
+    wait_until(lambda: got, 5, message="the retained message again")
+    time.sleep(0.5)
+    link.stop()
+    sender.loop_stop()
+    sender.disconnect()
+    assert [m.topic for m in got] == ["t/flags/kept"]
