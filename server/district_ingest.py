@@ -169,10 +169,12 @@ class DistrictWorker:
 
     def _store_until_done(self, batch: list) -> None:
         """A database error (a restart, a lock conflict) never kills the worker: the batch, still not
-        acknowledged, is tried again until it is stored."""
+        acknowledged, is tried again until it is stored, on a new connection if the old one was lost."""
         delay = 0.2
         while not self.stopping.is_set():
             try:
+                if self.store.conn.broken or self.store.conn.closed:
+                    self.store.reopen()
                 self._store(batch)
                 return
             except psycopg.Error as exc:

@@ -135,6 +135,12 @@ class DistrictStore:
     def close(self) -> None:
         self.conn.close()
 
+    def reopen(self) -> None:
+        """A new connection for a lost one (PostgreSQL restarted); the temporary COPY table went with the old."""
+        self.conn.close()
+        self.conn = psycopg.connect(self.dsn)
+        self._incoming = False
+
     def add_site(self, site: SiteConfig) -> None:
         with self.conn.transaction():
             self.conn.execute(

@@ -129,3 +129,40 @@ def test_a_failed_first_batch_does_not_leave_the_store_without_its_copy_table(po
     store.conn.rollback()
     assert store.store_batch([row]) == 1 and store.count_events() == 1
     store.close()
+
+
+def test_worker_reconnects_to_postgres_after_losing_its_connection(postgres, broker):
+    """PostgreSQL restarting (here: the worker's backend terminated) ends the worker's connection; the worker
+    opens a new one and stores the batch it was holding, and the ones after it."""
+    dsn = postgres.create_database("district_reconnect")
+    running = Running(dsn, broker.port)
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    sender.connect("127.0.0.1", broker.port)
+    sender.loop_start()
+    check = DistrictStore(dsn, migrate=False)
+    check.conn.autocommit = True
+
+    def send(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            sender.publish(
+                "footfall/dongsi/device/door-main/event", crossing(f"r-{n}", n), qos=1
+            ).wait_for_publish(5)
+
+    try:
+        send(0, 50)
+        wait_until(lambda: check.count_events() == 50, 10, message="the first events")
+        killed = check.conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+        assert killed == 1  # the worker's connection
+        send(50, 50)
+        wait_until(
+            lambda: check.count_events() == 100, 20, message="the events after the connection was lost"
+        )
+        assert check.duplicates() == 0
+    finally:
+        running.stop()
+        sender.loop_stop()
+        sender.disconnect()
+        check.close()
