@@ -84,6 +84,8 @@ SITE_SCHEMA: Schema = {
         "database": Key(str, "", check=_database_url),
         "secret_key": Key(str),
         "batch_max": Key(int, 500, check=positive),
+        # Ingest processes sharing the site's events on one MQTT shared subscription (PostgreSQL store only).
+        "ingest_workers": Key(int, 1, check=positive),
         "future_tolerance_s": Key(int, 300, check=non_negative),
         "dead_letters_per_device_minute": Key(int, 60, check=positive),
         "dead_letters_max": Key(int, 10000, check=positive),
@@ -180,6 +182,7 @@ class ServerSettings:
     database: str  # empty: SQLite in data_dir
     secret_key: str | None
     batch_max: int
+    ingest_workers: int
     future_tolerance_s: int
     dead_letters_per_device_minute: int
     dead_letters_max: int
@@ -305,6 +308,12 @@ def site_from_dict(
         if device.room is not None and device.room not in room_ids:
             raise ConfigError(path, f"devices[{index}].room", f"no room {device.room!r}")
     server = dict(conf["server"])
+    if server["ingest_workers"] > 1 and not server["database"]:
+        raise ConfigError(
+            path,
+            "server.ingest_workers",
+            "more than 1 needs the PostgreSQL store ([server] database): an SQLite file has one writer",
+        )
     data_dir = Path(server["data_dir"])
     if not data_dir.is_absolute() and path.startswith("<") is False:
         server["data_dir"] = str(Path(path).resolve().parent / data_dir)

@@ -151,9 +151,10 @@ def device_server(config_path: str) -> None:
     from footfall.server.mqtt_accounts import MqttAccounts, server_mqtt_section
 
     site = _site(config_path)
-    servers, created = MqttAccounts(site).ensure_servers()
+    accounts = MqttAccounts(site)
+    servers, created = accounts.ensure_servers()
     click.echo(server_mqtt_section(servers), nl=False)
-    if created:
+    if created or accounts.rewrote:
         click.echo(RELOAD_HINT, err=True)
 
 

@@ -17,17 +17,27 @@ from footfall.cli_common import SITE_OPTION, load_site_or_exit
 @SITE_OPTION
 @click.option(
     "--only",
-    type=click.Choice(["ingest", "web"]),
+    type=click.Choice(["ingest", "web", "ingest-worker"]),
     default=None,
-    help="Run one part (as two systemd units do).",
+    help="Run one part (as two systemd units do); ingest starts its own workers ([server] ingest_workers).",
 )
-def server(config_path: str, only: str | None) -> None:
+@click.option(
+    "--worker",
+    type=click.IntRange(min=2),
+    default=None,
+    help="With --only ingest-worker: which of [server] ingest_workers (2..N) this is.",
+)
+def server(config_path: str, only: str | None, worker: int | None) -> None:
     """Run the central server: ingest (MQTT -> store -> room state) and web (dashboard, API)."""
     site = load_site_or_exit(config_path)
-    if only == "ingest":
+    if (only == "ingest-worker") != (worker is not None):
+        raise click.UsageError("--worker K goes with --only ingest-worker, and only there")
+    if worker is not None and worker > site.server.ingest_workers:
+        raise click.UsageError(f"--worker {worker}: [server] ingest_workers is {site.server.ingest_workers}")
+    if only in ("ingest", "ingest-worker"):
         from footfall.server.process import run_ingest
 
-        run_ingest(site)
+        run_ingest(site, worker or 1)
     elif only == "web":
         from footfall.server.web.serve import main_web
 

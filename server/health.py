@@ -27,15 +27,19 @@ STALE_AFTER_S = 30.0  # no beat for this long: /healthz says the worker stalled 
 EXIT_AFTER_S = 45.0  # ...and the ingest process (or the `footfall server` supervisor) ends it for a restart
 
 
-def health_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / FILE_NAME
+def health_path(data_dir: str | Path, worker: int = 1) -> Path:
+    """Ingest's heartbeat file; ingest worker k > 1 ([server] ingest_workers) has its own, `ingest-<k>.health`."""
+    return Path(data_dir) / (FILE_NAME if worker == 1 else f"ingest-{worker}.health")
 
 
 class IngestHealth:
     """What the ingest worker knows about itself: last beat, store and broker problems; written to the file."""
 
-    def __init__(self, data_dir: str | Path):
-        self.path = health_path(data_dir)
+    def __init__(self, data_dir: str | Path, worker: int = 1):
+        self.path = health_path(data_dir, worker)
+        self.name = "ingest" if worker == 1 else f"ingest worker {worker}"
+        self.events = 0  # new events stored by this process since it started
+        self.workers_problems: list[str] = []  # worker 1: what it knows of the others (server.process)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.store_problem: str | None = None
@@ -73,8 +77,9 @@ class IngestHealth:
         if self.store_problem:
             problems.append(f"store: {self.store_problem}")
         if not self.mqtt_connected:
-            problems.append("ingest: not connected to the broker")
-        return {"pid": os.getpid(), "beat": format_ts(utcnow()), "problems": problems}
+            problems.append(f"{self.name}: not connected to the broker")
+        problems += self.workers_problems
+        return {"pid": os.getpid(), "beat": format_ts(utcnow()), "events": self.events, "problems": problems}
 
     def _write(self) -> None:
         data = json.dumps(self.snapshot(), ensure_ascii=False).encode()[: SIZE - 1]
@@ -97,10 +102,10 @@ class IngestHealth:
                 self._fd = None
 
 
-def read_heartbeat(data_dir: str | Path) -> dict[str, Any] | None:
+def read_heartbeat(data_dir: str | Path, worker: int = 1) -> dict[str, Any] | None:
     """The last heartbeat, or None when there is none (or it cannot be read)."""
     try:
-        raw = health_path(data_dir).read_bytes()
+        raw = health_path(data_dir, worker).read_bytes()
         beat = json.loads(raw.decode("utf-8").strip() or "null")
         return beat if isinstance(beat, dict) and isinstance(beat.get("beat"), str) else None
     except (OSError, ValueError):

@@ -29,12 +29,13 @@ from footfall.server.alerting import raise_alert
 from footfall.server.device_watch import DeviceWatch
 from footfall.server.rooms import room_state, today
 from footfall.server.store import EVENT_COLUMNS, Store, Tx, store_unavailable
-from footfall.site import Door, SiteConfig
+from footfall.site import Device, Door, SiteConfig
 
 logger = logging.getLogger(__name__)
 
 ROLLUP_EVERY = dt.timedelta(minutes=5)
 UNKNOWN_DEVICE = "(unknown)"  # dead letters from topics that name no device of the site file count here
+COUNTING = ("batch", "stored", "none")
 RETRY_MAX_S = 10.0  # store unavailable (disk full): retry the batch, unacknowledged, at most this far apart
 
 
@@ -83,9 +84,19 @@ class Prepared:
 class Ingestor:
     """Turns a batch of raw messages into stored events, dead letters, device rows and changed room states."""
 
-    def __init__(self, site: SiteConfig, store: Store):
+    def __init__(self, site: SiteConfig, store: Store, counting: str = "batch"):
         self.site = site
         self.store = store
+        # Who counts live occupancy. "batch": this process is the site's only ingest and counts each batch it
+        # stores. With ingest workers ([server] ingest_workers > 1) the events are shared out among processes:
+        # "stored": the first one counts every crossing any of them stored, read back from the store in row id
+        # order (`count_stored`); "none": the others store, acknowledge and confirm, and count nothing.
+        if counting not in COUNTING:
+            raise ValueError(f"counting must be one of {', '.join(COUNTING)}")
+        self.counting = counting
+        self.stored = 0  # new events this process has stored since it started (its heartbeat tells)
+        self._read_to: int | None = None  # "stored": the last event row id counted
+        self._built_at: dict[str, int] = {}  # "stored": the row id up to which a room's log was read whole
         self.tolerance = dt.timedelta(seconds=site.server.future_tolerance_s)
         self.alerts_changed = False  # set when a batch raised a help alert; the service republishes alerts
         self.lags: list[float] = []  # receive time - event time of the last batch's new events (metrics)
@@ -117,13 +128,13 @@ class Ingestor:
         # Per-batch constants, so the per-event work stays small.
         self._received = format_ts(now)
         self._live_bounds = day_bounds(live_day, self.site.timezone, self.site.day_starts)
-        rooms: dict[str, occupancy.RoomCounts] = {}
+        early = [self._prepare_early(item, now, live_day) for item in batch]
         with self.store.transaction() as tx:
             stats = {"events": 0, "duplicates": 0, "dead_letters": 0, "dead_letters_dropped": 0}
             prepared: dict[tuple[str, str], Prepared] = {}
-            for item in batch:
+            for item, ready in zip(batch, early, strict=True):
                 try:
-                    ready = self._prepare(tx, item, now, live_day)
+                    ready = ready or self._prepare(tx, item, now, live_day)
                 except ValidationError as exc:
                     self._dead_letter(tx, item, str(exc), exc.field, now, stats)
                     continue
@@ -142,8 +153,13 @@ class Ingestor:
                     stats["duplicates:" + ready.key[0]] = stats.get("duplicates:" + ready.key[0], 0) + 1
                 else:
                     prepared[ready.key] = ready
-            stored = tx.stored_event_keys(list(prepared))
-            fresh = [p for key, p in prepared.items() if key not in stored]
+            if self.counting == "stored" and self._read_to is None:
+                # From here on this process counts by reading back; what was stored before is read per room
+                # when first touched (`recount_room`), this batch included.
+                self._read_to, self._logs, self._built_at = tx.last_event_pk(), {}, {}
+            inserted = tx.insert_new_events([p.row for p in prepared.values()])
+            stored = [key for key in prepared if key not in inserted]
+            fresh = [p for key, p in prepared.items() if key in inserted]
             stats["duplicates"] += len(prepared) - len(fresh)
             stats["events"] += len(fresh)
             # Per-device counts for /metrics (footfall_events_ingested_total{device=...}), in the same transaction.
@@ -152,7 +168,6 @@ class Ingestor:
             for p in fresh:
                 stats["events:" + p.row["device"]] = stats.get("events:" + p.row["device"], 0) + 1
             self.lags = [(now - p.event.ts).total_seconds() for p in fresh]
-            tx.insert_events([p.row for p in fresh])
             by_device: dict[str, list[tuple[int, str]]] = {}
             for p in fresh:
                 by_device.setdefault(p.row["device"], []).append((p.row["seq"], p.row["id"]))
@@ -160,29 +175,22 @@ class Ingestor:
                 self.watch.events(tx, device, events, now)
             if self.watch.changed:
                 self.watch.changed, self.alerts_changed = False, True
-            if live_day != self._logs_day:
-                self._logs, self._logs_day = {}, live_day
-            self._forget_corrected_rooms(tx)
             arrived: dict[str, list[tuple]] = {}
             for p in fresh:
                 self._apply(tx, p, live_day, arrived)
-            for room, items in arrived.items():
-                log = self._logs.get(room)
-                # The store already holds this batch: a room read from it needs none of `items` added.
-                rooms[room] = log.add(items) if log else self.recount_room(tx, room, live_day)
-            for room, counts in rooms.items():
-                tx.put_room_counts(room, counts, now)
-            for device in {p.row["device"] for p in prepared.values()}:
-                # An event is a sign of life as good as a status message.
-                tx.upsert_device(device, {"last_seen": self._received, "state": "online"})
+            rooms = self._count(tx, arrived, live_day)
+            # A few statements per batch, not one per room, device or counter: with ingest workers each batch
+            # holds the store's write lock, and on PostgreSQL every statement is a round trip.
+            tx.put_rooms_counts(rooms, now)
+            tx.mark_seen(sorted({p.row["device"] for p in prepared.values()}), self._received)
             if stats["dead_letters"] > stats["dead_letters_dropped"]:
                 stats["dead_letters_pruned"] = tx.prune_dead_letters(self.dead_letter_max)
-            for name, n in stats.items():
-                tx.bump(name, n)
+            tx.bump_all(stats)
         confirmed: dict[str, list[tuple[int, str]]] = {}
         for p in prepared.values():
             confirmed.setdefault(p.row["device"], []).append((p.row["seq"], p.row["id"]))
         self.confirmed = confirmed  # only once committed: the devices delete what is listed here
+        self.stored += stats["events"]
         return [room_state(self.site.rooms_by_id[r], c, now) for r, c in rooms.items() if c.day == live_day]
 
     def process_guarded(self, batch: list[Incoming], now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -298,6 +306,22 @@ class Ingestor:
             return None
         if topic.kind != "event":
             raise ValidationError(f"ingest does not take {topic.kind} messages", "topic")
+        return self._event(item, device, now, live_day)
+
+    def _prepare_early(self, item: Incoming, now: dt.datetime, live_day: dt.date) -> Prepared | None:
+        """The common case before the store's transaction (with ingest workers, outside its write lock, so the
+        workers decode at once): a valid event of a known device of this site. None for anything else: `_prepare`
+        handles it, or dead-letters it, in the transaction."""
+        try:
+            topic = topics.parse(item.topic, self.site.prefix)
+            device = self.site.devices_by_id.get(topic.name or "")
+            if topic.kind != "event" or topic.site != self.site.id or device is None:
+                return None
+            return self._event(item, device, now, live_day)
+        except Exception:  # noqa: BLE001 - done again, and dead-lettered, in the transaction
+            return None
+
+    def _event(self, item: Incoming, device: Device, now: dt.datetime, live_day: dt.date) -> Prepared:
         event = decode_event(item.payload)
         if isinstance(event, Crossing) and device.kind != "counter":
             raise ValidationError(f"device {device.id!r} is a {device.kind}, not a counter", "type")
@@ -357,6 +381,53 @@ class Ingestor:
             for room, _delta in occupancy.moves(p.door, p.event.direction, p.event.count):
                 arrived.setdefault(room, []).append(item)
 
+    def _count(
+        self, tx: Tx, arrived: dict[str, list[tuple]], live_day: dt.date
+    ) -> dict[str, occupancy.RoomCounts]:
+        """The rooms whose counts this batch changed, and their counts (none when counting is "none")."""
+        if self.counting == "none":
+            return {}
+        if live_day != self._logs_day:
+            self._logs, self._logs_day, self._built_at = {}, live_day, {}
+        self._forget_corrected_rooms(tx)
+        if self.counting == "stored":
+            arrived = self._stored_since(tx, live_day)
+        rooms: dict[str, occupancy.RoomCounts] = {}
+        for room, items in arrived.items():
+            log = self._logs.get(room)
+            # The store already holds these events: a room read from it needs none of `items` added.
+            rooms[room] = log.add(items) if log else self.recount_room(tx, room, live_day)
+        return rooms
+
+    def _stored_since(self, tx: Tx, live_day: dt.date) -> dict[str, list[tuple]]:
+        """Today's crossings stored (by any ingest worker) since the last read, by room; a room's log read whole
+        after one of them (`recount_room`) already holds it."""
+        rows = tx.crossings_after(self._read_to)
+        arrived: dict[str, list[tuple]] = {}
+        day = live_day.isoformat()
+        for pk, row_day, ts, device, direction, count in rows:
+            door = self.site.doors_by_device.get(device)
+            if row_day != day or door is None:
+                continue
+            for room, _delta in occupancy.moves(door, direction, count):
+                if pk > self._built_at.get(room, 0):
+                    arrived.setdefault(room, []).append((ts, 0, device, direction, count))
+        if rows:
+            self._read_to = rows[-1][0]
+        return arrived
+
+    def count_stored(self, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Counting "stored": count what the other workers stored since the last batch (called when idle);
+        returns the room states that changed."""
+        now = now or utcnow()
+        live_day = today(self.site, now)
+        with self.store.transaction() as tx:
+            if self._read_to is None:
+                self._read_to, self._logs, self._built_at = tx.last_event_pk(), {}, {}
+            rooms = self._count(tx, {}, live_day)
+            tx.put_rooms_counts(rooms, now)
+        return [room_state(self.site.rooms_by_id[r], c, now) for r, c in rooms.items() if c.day == live_day]
+
     def _forget_corrected_rooms(self, tx: Tx) -> None:
         """A staff correction (web process) since the last batch: its room is recounted at its next event, so an
         event from before the correction lands before it, not on top of it. One indexed query per batch."""
@@ -375,6 +446,8 @@ class Ingestor:
         corrections = tx.corrections(start, end, room)
         log = occupancy.RoomLog.of_day(room, day, self.site.doors_by_device, crossings, corrections)
         if day != self._logs_day:
-            self._logs, self._logs_day = {}, day
+            self._logs, self._logs_day, self._built_at = {}, day, {}
         self._logs[room] = log
+        if self.counting == "stored":
+            self._built_at[room] = tx.last_event_pk()
         return log.counts

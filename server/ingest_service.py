@@ -5,6 +5,7 @@ retained room states. Messages are acknowledged (manual PUBACK) only after their
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -32,36 +33,72 @@ from footfall.site import SiteConfig
 logger = logging.getLogger(__name__)
 
 
-class IngestService:
-    """Runs the Ingestor on MQTT: a network thread queues messages, a worker batches, commits, acks, publishes."""
+SHARE_GROUP = (
+    "footfall-ingest"  # the shared subscription of a site's ingest workers ([server] ingest_workers)
+)
+POLL_S = 0.25  # the first of several workers counts what the others stored at least this often when idle
 
-    def __init__(self, site: SiteConfig, store: Store, client_id: str | None = None):
+
+def worker_client_id(site: SiteConfig, worker: int) -> str:
+    base = site.mqtt.client_id or f"footfall-server-{site.id}-ingest"
+    return base if worker == 1 else f"{base}-{worker}"
+
+
+def worker_link_settings(site: SiteConfig, worker: int) -> LinkSettings:
+    """Ingest's broker settings; worker k > 1 logs in as `<ingest's user>-<k>` (server.mqtt_accounts makes those
+    accounts, with ingest's password and ACL): on the secure broker a client id is its user name, so workers
+    under one account would keep closing each other's connection."""
+    settings = LinkSettings.from_config(site.mqtt)
+    if worker == 1 or not settings.username:
+        return settings
+    return dataclasses.replace(settings, username=f"{settings.username}-{worker}")
+
+
+class IngestService:
+    """Runs the Ingestor on MQTT: a network thread queues messages, a worker batches, commits, acks, publishes.
+
+    With `[server] ingest_workers` = N > 1 the site's events go to N processes on one shared subscription
+    (`$share/footfall-ingest/...`), each storing and acknowledging its share. Worker 1 is the site's ingest as
+    before (device status, commands, alerts, rollups, room states) and counts every crossing stored by any of
+    them; workers 2..N only store, acknowledge and confirm events (server.process starts and watches them)."""
+
+    def __init__(self, site: SiteConfig, store: Store, client_id: str | None = None, worker: int = 1):
         self.site = site
-        self.ingestor = Ingestor(site, store)
+        self.worker = worker
+        self.shared = site.server.ingest_workers > 1
+        counting = "batch" if not self.shared else "stored" if worker == 1 else "none"
+        self.ingestor = Ingestor(site, store, counting)
         self.batch_max = site.server.batch_max
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
         prefix = site.prefix
         self.server_topic = topics.server_status(site.id, prefix)
         self.cmd_topic = topics.server_cmd(site.id, prefix)
-        self.link = MqttLink(
-            client_id or site.mqtt.client_id or f"footfall-server-{site.id}-ingest",
-            LinkSettings.from_config(site.mqtt),
-            will=(self.server_topic, b"offline"),
-            subscriptions=[
-                (topics.all_device_events(site.id, prefix), 1),
+        events = topics.all_device_events(site.id, prefix)
+        shared_events = f"$share/{SHARE_GROUP}/{events}"
+        # A persistent session keeps its subscriptions: the other form is dropped on connect, or a change of
+        # ingest_workers would have events delivered twice to this session.
+        self._events, self._not_events = (shared_events, events) if self.shared else (events, shared_events)
+        subscriptions = [(self._events, 1)]
+        if worker == 1:
+            subscriptions += [
                 (topics.all_device_status(site.id, prefix), 1),
                 (topics.server_cmd(site.id, prefix), 1),
                 # Other sites' statuses: a device of ours configured with a wrong site (server.device_watch).
                 (topics.all_device_status("+", prefix), 1),
                 (topics.server_status("+", prefix), 1),
-            ],
+            ]
+        self.link = MqttLink(
+            client_id or worker_client_id(site, worker),
+            worker_link_settings(site, worker),
+            will=(self.server_topic, b"offline") if worker == 1 else None,
+            subscriptions=subscriptions,
             on_message=self._on_message,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
             manual_ack=True,
         )
-        self.health = IngestHealth(site.data_dir)
+        self.health = IngestHealth(site.data_dir, worker)
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._day = None
         self._next_rollup = utcnow() + ROLLUP_EVERY
@@ -73,21 +110,24 @@ class IngestService:
         self._metrics_server = None
 
     def start(self) -> IngestService:
-        # Days missed while ingest was not running are counted before new events arrive.
-        rollup_pending(self.site, self.ingestor.store, utcnow())
+        if self.worker == 1:
+            # Days missed while ingest was not running are counted before new events arrive.
+            rollup_pending(self.site, self.ingestor.store, utcnow())
         self._worker.start()
         self.link.start()
-        self.deliverer.start()
-        self._metrics_server = serve_ingest_metrics(self.metrics, self.site.server.ingest_metrics_listen)
+        if self.worker == 1:
+            self.deliverer.start()
+            self._metrics_server = serve_ingest_metrics(self.metrics, self.site.server.ingest_metrics_listen)
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._worker.join(10)
-        self.deliverer.stop()
+        if self.worker == 1:
+            self.deliverer.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
-        self.link.stop(final=(self.server_topic, b"offline"))
+        self.link.stop(final=(self.server_topic, b"offline") if self.worker == 1 else None)
         self.health.close()
 
     def problem(self) -> str | None:
@@ -109,6 +149,10 @@ class IngestService:
     def _on_connect(self, session_present: bool) -> None:
         self.health.set_mqtt(True)
         self.link_up_since = utcnow()
+        if session_present:
+            self.link.client.unsubscribe(self._not_events)
+        if self.worker != 1:
+            return
         self.link.publish(self.server_topic, b"online", qos=1, retain=True)
         self.publish_all_rooms()
         publish_alerts(self.link, self.site, self.ingestor.store)
@@ -137,8 +181,9 @@ class IngestService:
         while not self._stop.is_set():
             self._beat()  # at least once a second: the queue wait below times out after 1 s
             try:
-                first = self._queue.get(timeout=1.0)
+                first = self._queue.get(timeout=POLL_S if self.ingestor.counting == "stored" else 1.0)
             except queue.Empty:
+                self._count_others()
                 self._check_day_boundary()
                 continue
             batch = [first]
@@ -150,6 +195,7 @@ class IngestService:
             started = time.monotonic()
             changed = self._store(batch)
             self.metrics.observe(len(batch), time.monotonic() - started, self.ingestor.lags)
+            self.health.events = self.ingestor.stored
             self.ingestor.lags = []
             if changed is None:
                 return  # stopping before the store came back: nothing acknowledged, the broker redelivers
@@ -166,6 +212,19 @@ class IngestService:
                 self.ingestor.alerts_changed = False
                 publish_alerts(self.link, self.site, self.ingestor.store)
             self._check_day_boundary()
+
+    def _count_others(self) -> None:
+        """Worker 1 of several, idle: count what the other workers stored, and publish the rooms it changed."""
+        if self.ingestor.counting != "stored":
+            return
+        try:
+            changed = self.ingestor.count_stored()
+        except Exception as exc:  # the store: the next batch or poll tries again; health tells of the store
+            if not store_unavailable(exc):
+                raise
+            return
+        for state in changed:
+            self._publish_room(state)
 
     def _confirm_to_devices(self) -> None:
         """Tell each device which of its events are now committed: it deletes those from its outbox."""
@@ -250,6 +309,8 @@ class IngestService:
         return [state for state in states if state["room"] in rooms]
 
     def _check_day_boundary(self) -> None:
+        if self.worker != 1:
+            return
         now = utcnow()
         day = today(self.site, now)
         if day != self._day:

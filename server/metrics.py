@@ -131,6 +131,11 @@ class StoreCollector:
         yield GaugeMetricFamily(
             "footfall_ingest_heartbeat_age_seconds", "Age of ingest's heartbeat file", value=age
         )
+        yield GaugeMetricFamily(
+            "footfall_ingest_problems",
+            "Problems ingest reports in its heartbeat (its store, broker link and ingest workers)",
+            value=len(beat.get("problems") or []) if beat else 0,
+        )
 
 
 class WebMetrics:

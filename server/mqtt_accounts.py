@@ -139,6 +139,7 @@ class MqttAccounts:
         self.acl_path = self.dir / "acl"
         self.accounts_path = self.dir / "accounts.json"
         self.configs_dir = self.dir / "devices"
+        self.rewrote = False  # ensure_servers rewrote the broker's files: Mosquitto must reread them
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -160,11 +161,29 @@ class MqttAccounts:
         write_private(self.passwd_path, self._passwd_text(data), mode=0o640)
         write_private(self.acl_path, self._acl_text(data), mode=0o640)
 
-    def _passwd_text(self, data: dict[str, Any]) -> str:
-        lines = []
+    @staticmethod
+    def _read(path: Path) -> str | None:
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            return None
+
+    def _server_accounts(self, data: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """(user name, password hash, process) of the server processes; with `[server] ingest_workers` = N, ingest
+        workers 2..N have accounts `<ingest's user>-<k>` with ingest's password and ACL (server.ingest_service)."""
+        out = []
         for process in sorted(data["servers"]):
             entry = data["servers"][process]
-            lines.append(f"{entry['username']}:{entry['hash']}")
+            out.append((entry["username"], entry["hash"], process))
+            if process == "ingest":
+                for k in range(2, self.site.server.ingest_workers + 1):
+                    out.append((f"{entry['username']}-{k}", entry["hash"], process))
+        return out
+
+    def _passwd_text(self, data: dict[str, Any]) -> str:
+        lines = []
+        for username, hashed, _process in self._server_accounts(data):
+            lines.append(f"{username}:{hashed}")
         for device_id in sorted(data["devices"]):
             entry = data["devices"][device_id]
             lines.append(f"{entry['username']}:{entry['hash']}")
@@ -177,9 +196,8 @@ class MqttAccounts:
             "# Anonymous clients get nothing: there are no topic lines before the first `user` line.",
             "",
         ]
-        for process in sorted(data["servers"]):
-            acl = SERVER_ACLS[process](self.site.id, prefix)
-            out += [f"user {data['servers'][process]['username']}", *acl, ""]
+        for username, _hashed, process in self._server_accounts(data):
+            out += [f"user {username}", *SERVER_ACLS[process](self.site.id, prefix), ""]
         for device_id in sorted(data["devices"]):
             entry = data["devices"][device_id]
             out += [f"user {entry['username']}", *device_acl(self.site.id, device_id, prefix), ""]
@@ -202,7 +220,9 @@ class MqttAccounts:
                 }
                 created = True
                 logger.info("created the MQTT account %s for %s", username, process)
-        if created:
+        # Also when only [server] ingest_workers changed: the workers' accounts are derived, not stored.
+        self.rewrote = created or self._read(self.passwd_path) != self._passwd_text(data)
+        if self.rewrote:
             self._save(data)
         servers = data["servers"]
         return {

@@ -25,33 +25,46 @@ EXIT_RESTART = 70  # "restart me": the ingest worker died or stalled (the superv
 RESTARTS_PER_MINUTE = 5
 
 
-def run_ingest(site: SiteConfig) -> int:
-    """Run ingest until a signal (exit 0), or until its worker dies or stalls (EXIT_RESTART, for a restart)."""
+def run_ingest(site: SiteConfig, worker: int = 1) -> int:
+    """Run ingest until a signal (exit 0), or until its worker dies or stalls (EXIT_RESTART, for a restart).
+
+    Worker 1 is the site's ingest; with `[server] ingest_workers` > 1 it also starts and watches workers 2..N
+    (server.ingest_workers), each run here with its number."""
     from footfall.server.ingest_service import IngestService
     from footfall.server.store import open_store
 
     store = open_store(site)
-    service = IngestService(site, store).start()
+    service = IngestService(site, store, worker=worker).start()
+    workers = None
+    if worker == 1 and site.server.ingest_workers > 1:
+        from footfall.server.ingest_workers import IngestWorkers
+
+        workers = IngestWorkers(site).start()
     sdnotify.ready()
-    logger.info("ingest running for site %s (store %s)", site.id, store.describe())
+    logger.info("ingest worker %d running for site %s (store %s)", worker, site.id, store.describe())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    problem = watch(service, stop)
+    problem = watch(service, stop, workers=workers)
     if problem:
         logger.error("%s: exiting so that it is restarted", problem)
-        # No clean stop: a stalled worker may hold the store's lock. Nothing unacknowledged is lost.
+        # No clean stop: a stalled worker may hold the store's lock. Nothing unacknowledged is lost; the
+        # other workers die with this process (PR_SET_PDEATHSIG) and start again with it.
         os._exit(EXIT_RESTART)
+    if workers is not None:
+        workers.stop()
     service.stop()
     return 0
 
 
-def watch(service, stop: threading.Event, every: float = 1.0) -> str | None:
+def watch(service, stop: threading.Event, every: float = 1.0, workers=None) -> str | None:
     """Wait for `stop` (None) or for the service to report a problem that needs a restart (its text)."""
     while not stop.wait(every):
         problem = service.problem()
         if problem:
             return problem
+        if workers is not None:
+            service.health.workers_problems = workers.check()
     return None
 
 

@@ -75,6 +75,12 @@ class LiveQueries:
         """Insert new events (ingest has already dropped repeats; ON CONFLICT DO NOTHING stays as the safety net)."""
         self.sql.many(INSERT_EVENT, [event_values(r) for r in rows])
 
+    def insert_new_events(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Insert the events not stored yet; returns the (device, id) keys of those inserted."""
+        stored = self.stored_event_keys([(r["device"], r["id"]) for r in rows])
+        self.insert_events([r for r in rows if (r["device"], r["id"]) not in stored])
+        return {(r["device"], r["id"]) for r in rows} - stored
+
     def stored_event_keys(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (device, id) pairs are already stored: one query per device and 500 ids."""
         ids_by_device: dict[str, list[str]] = {}
@@ -111,6 +117,18 @@ class LiveQueries:
             (day.isoformat(),),
         )
 
+    def last_event_pk(self) -> int:
+        """The newest event's row id (0 if none): with ingest workers, writers hold the store's write lock, so
+        row ids grow in commit order and everything after a reader's last one is what it has not seen."""
+        return self.sql.scalar("SELECT coalesce(max(pk), 0) FROM events")
+
+    def crossings_after(self, pk: int) -> list[tuple[int, str, str, str, str, int]]:
+        """(pk, day, ts, device, direction, count) of the crossings stored after row id `pk`, in row id order."""
+        return self.sql.tuples(
+            "SELECT pk, day, ts, device, direction, count FROM events WHERE pk > ? AND type='crossing' ORDER BY pk",
+            (pk,),
+        )
+
     def highest_seq(self, device: str, besides: list[str] | None = None) -> int:
         """The highest seq stored for a device (0 if none), leaving out the event ids `besides`."""
         if besides:
@@ -136,19 +154,19 @@ class LiveQueries:
         return counts_from_row(row) if row else None
 
     def put_room_counts(self, room: str, c: RoomCounts, now: dt.datetime) -> None:
-        peak_at = format_ts(c.peak_at) if c.peak_at else None
-        values = (
-            room,
-            c.day.isoformat(),
-            c.occupancy,
-            c.raw_net,
-            c.corrected,
-            c.entries,
-            c.exits,
-            c.peak,
-            peak_at,
-        )
-        self.sql.run(PUT_ROOM, (*values, format_ts(now)))
+        self.put_rooms_counts({room: c}, now)
+
+    def put_rooms_counts(self, rooms: dict[str, RoomCounts], now: dt.datetime) -> None:
+        """Several rooms' live counts in one executemany (one round trip on PostgreSQL, in a pipeline)."""
+        updated = format_ts(now)
+        self.sql.many(
+            PUT_ROOM,
+            [
+                (room, c.day.isoformat(), c.occupancy, c.raw_net, c.corrected, c.entries, c.exits, c.peak,
+                 format_ts(c.peak_at) if c.peak_at else None, updated)
+                for room, c in rooms.items()
+            ],
+        )  # fmt: skip
 
     def rooms_live(self) -> dict[str, RoomCounts]:
         return {row["room"]: counts_from_row(row) for row in self.sql.rows("SELECT * FROM rooms_live")}
@@ -198,6 +216,14 @@ class LiveQueries:
             (device, *fields.values()),
         )
 
+    def mark_seen(self, devices: list[str], last_seen: str) -> None:
+        """Devices heard from (an event is a sign of life as good as a status): online, last seen now."""
+        self.sql.many(
+            "INSERT INTO devices (id, last_seen, state) VALUES (?, ?, 'online')"
+            " ON CONFLICT (id) DO UPDATE SET last_seen=excluded.last_seen, state=excluded.state",
+            [(device, last_seen) for device in devices],
+        )
+
     def devices(self) -> list[dict[str, Any]]:
         rows = self.sql.rows("SELECT * FROM devices ORDER BY id")
         return [{**r, "health": json.loads(r["health"]) if r["health"] else None} for r in rows]
@@ -237,12 +263,14 @@ class LiveQueries:
         return self.sql.rows("SELECT * FROM dead_letter_counts ORDER BY device, reason")
 
     def bump(self, name: str, n: int = 1) -> None:
-        if n:
-            self.sql.run(
-                "INSERT INTO metrics VALUES (?, ?) ON CONFLICT (name) DO UPDATE"
-                " SET value = metrics.value + excluded.value",
-                (name, n),
-            )
+        self.bump_all({name: n})
+
+    def bump_all(self, counts: dict[str, int]) -> None:
+        """Add to several counters in one executemany."""
+        self.sql.many(
+            "INSERT INTO metrics VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = metrics.value + excluded.value",
+            [(name, n) for name, n in counts.items() if n],
+        )
 
     def metrics(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.sql.tuples("SELECT name, value FROM metrics")}

@@ -153,3 +153,31 @@ def test_the_ingest_process_exits_for_a_restart_when_its_worker_dies(site_file, 
     )  # fmt: skip
     assert result.returncode == EXIT_RESTART, result.stderr
     assert "the ingest worker thread died: exiting so that it is restarted" in result.stderr
+
+
+def test_ingest_workers_problems_show_in_healthz_and_metrics(web, live_site, store):
+    """Worker 1 lists the other ingest workers' problems in its heartbeat (server.ingest_workers): /healthz and
+    the `footfall_ingest_problems` gauge tell them like ingest's own."""
+    from footfall.server.metrics import StoreCollector
+
+    client, _hub = web
+    beat = IngestHealth(live_site.data_dir)
+    beat.set_mqtt(True)
+    beat.beat(force=True)
+    assert client.get("/healthz").status_code == 200
+
+    def gauge() -> float:
+        family = next(
+            f
+            for f in StoreCollector(live_site, store, None).collect()
+            if f.name == "footfall_ingest_problems"
+        )
+        return family.samples[0].value
+
+    assert gauge() == 0
+    beat.workers_problems = ["ingest worker 2: restarted 1 time(s) in the last minute"]
+    beat.beat(force=True)
+    status, why = detail(client)
+    assert status == 503 and why == "ingest worker 2: restarted 1 time(s) in the last minute"
+    assert gauge() == 1
+    beat.close()

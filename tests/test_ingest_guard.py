@@ -143,14 +143,14 @@ def test_a_valid_checkin_room_and_command_still_work(ingestor, store):
 
 def test_an_unexpected_failure_dead_letters_that_message_only(ingestor, store, monkeypatch):
     """A bug in handling one message (not a validation error) dead-letters it; the rest of the batch is stored."""
-    real = ingestor._prepare
+    real = ingestor._event  # an event's handling, before the transaction and (if that fails) in it
 
-    def flaky(tx, item, now, live_day):
+    def flaky(item, device, now, live_day):
         if b"boom" in item.payload:
             raise ZeroDivisionError("a bug")
-        return real(tx, item, now, live_day)
+        return real(item, device, now, live_day)
 
-    monkeypatch.setattr(ingestor, "_prepare", flaky)
+    monkeypatch.setattr(ingestor, "_event", flaky)
     batch = (
         valid_crossings(5)
         + [Incoming(EVENT, json.dumps(crossing("boom", 99)).encode())]

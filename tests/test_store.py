@@ -115,6 +115,16 @@ def test_bulk_insert_drops_repeats_in_the_database(store):
     assert store.count("events", "device=? AND seq >= ?", ("door-main", 2000)) == 500
 
 
+def test_insert_new_events_says_which_it_inserted(store):
+    rows = [event_row("door-main", f"n{i}", NOW, seq=i, direction="in", count=1) for i in range(600)]
+    with store.transaction() as tx:
+        assert tx.insert_new_events(rows[:400]) == {("door-main", f"n{i}") for i in range(400)}
+    with store.transaction() as tx:
+        assert tx.insert_new_events(rows) == {("door-main", f"n{i}") for i in range(400, 600)}
+        assert tx.insert_new_events([]) == set()
+    assert store.count("events") == 600
+
+
 def test_a_late_event_recounts_its_room_and_a_past_day_is_rolled_up(store, site):
     ingestor = Ingestor(site, store)
     ingestor.process([crossing("door-main", "a", 1, NOW - dt.timedelta(minutes=5))], NOW)
