@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # What the tests need from Debian: a real broker, a browser with CJK fonts, PostgreSQL, ffmpeg for the RTSP test,
-# nginx for the TLS reverse-proxy test, and GStreamer's RTSP server (python3-gi bindings) for the IP camera tests.
+# nginx for the TLS reverse-proxy test, GStreamer's RTSP server (python3-gi bindings) for the IP camera tests, and
+# strace to see the district broker's saves reach the disk.
 SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients chromium fonts-noto-cjk systemd logrotate openssl \
 	postgresql ffmpeg nginx python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good strace
 
 .PHONY: install system demo test lint bench js
 

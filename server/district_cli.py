@@ -109,6 +109,13 @@ def add_site(
     show_default=True,
     help="Where Mosquitto keeps its sessions and queued messages (writable by the mosquitto user).",
 )
+@click.option(
+    "--autosave-interval",
+    type=click.IntRange(1, 1800),
+    default=1,
+    show_default=True,
+    help="Seconds between saves of the sessions and queues: what a killed broker can lose (docs/district.md).",
+)
 def accounts(
     accounts_dir,
     workers,
@@ -120,6 +127,7 @@ def accounts(
     cafile,
     local_port,
     persistence_dir,
+    autosave_interval,
 ) -> None:
     """Make the ingest workers' accounts (district.ingest.N) and the district broker's config."""
     from pathlib import Path
@@ -147,7 +155,9 @@ def accounts(
     made = DistrictAccounts(accounts_dir).ensure_workers(workers)
     if broker_conf:
         with open(broker_conf, "w") as f:
-            f.write(DistrictAccounts(accounts_dir).broker_config(listeners, persistence_dir))
+            f.write(
+                DistrictAccounts(accounts_dir).broker_config(listeners, persistence_dir, autosave_interval)
+            )
         where = ", ".join(f"{x.bind or '*'}:{x.port}" + (" (TLS)" if x.certfile else "") for x in listeners)
         click.echo(f"district broker config {broker_conf}: listeners {where}")
     click.echo(f"{len(made)} ingest worker accounts in {accounts_dir}/accounts.json")
