@@ -48,7 +48,9 @@ def barrier(link: MqttLink) -> None:
     PUBACK of a publish sent last means it has the acknowledgements sent before. Without it, a new connection
     under the same client id could take the session over while those are still unread, and the broker would
     rightly send their messages again."""
-    link.publish("t/barrier", b"", qos=1).wait_for_publish(5)
+    info = link.publish("t/barrier", b"", qos=1)
+    info.wait_for_publish(30)  # returns on a timeout too: a loaded machine must not skip the barrier silently
+    assert info.is_published(), "the broker never acknowledged the barrier"
 
 
 def test_reads_in_chunks_and_acknowledges_in_one_write_without_losing_or_freeing_a_message(broker):
