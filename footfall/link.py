@@ -296,8 +296,8 @@ class MqttLink:
     def ack(self, mid: int, qos: int) -> None:
         self.client.ack(mid, qos)
 
-    def ack_many(self, messages: Iterable[mqtt.MQTTMessage]) -> None:
-        """Acknowledge messages (manual_ack): the QoS 1 ones' PUBACKs in one write."""
+    def ack_many(self, messages: Iterable) -> None:
+        """Acknowledge messages (manual_ack; anything with `mid` and `qos`): the QoS 1 ones' PUBACKs in one write."""
         mids = []
         for message in messages:
             if message.qos == 1:

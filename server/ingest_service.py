@@ -201,9 +201,7 @@ class IngestService:
                 return  # stopping before the store came back: nothing acknowledged, the broker redelivers
             requested = self.ingestor.take_requested_rooms()
             changed += self._room_states_asked_for(requested, {state["room"] for state in changed})
-            for item in batch:
-                if item.qos:
-                    self.link.ack(item.mid, item.qos)
+            self.link.ack_many(batch)  # the QoS 1 PUBACKs in one write
             self._confirm_to_devices()
             self._alert_and_schedule_requests()
             for state in changed:
