@@ -176,8 +176,16 @@ class DeviceWatch:
         high = self._high_seq.get(device)
         if high is None:
             high = self._high_seq[device] = self._stored_high_before(tx, device, fresh)
-        for seq, event_id in fresh:
-            if seq <= high and tx.seq_taken(device, seq, event_id):
+        taken: set[tuple[int, str]] | None = None
+        for index, (seq, event_id) in enumerate(fresh):
+            if seq > high:
+                high = seq
+                continue
+            if taken is None:
+                # The rest of the batch in one query, not one per event: with ingest workers each sees only its
+                # share of a device's seqs, most of them below the highest another worker stored.
+                taken = tx.seqs_taken(device, fresh[index:])
+            if (seq, event_id) in taken:
                 # Not already reported (with its range) from the device's status?
                 if tx.open_alert("seq_gap", device) is None:
                     self._restarted(tx, device, high, None, now)

@@ -143,6 +143,20 @@ class LiveQueries:
         query = "SELECT 1 FROM events WHERE device=? AND seq=? AND id != ? LIMIT 1"
         return self.sql.scalar(query, (device, seq, event_id)) is not None
 
+    def seqs_taken(self, device: str, events: list[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Of these (seq, id) of a device, those whose seq another event id of the device already has: one query
+        per 500, where `seq_taken` is one per event."""
+        found: set[tuple[int, str]] = set()
+        for i in range(0, len(events), 500):
+            chunk = events[i : i + 500]
+            seqs = sorted({seq for seq, _id in chunk})
+            holders: dict[int, set[str]] = {}
+            query = f"SELECT seq, id FROM events WHERE device=? AND seq IN ({marks(seqs)})"
+            for seq, event_id in self.sql.tuples(query, (device, *seqs)):
+                holders.setdefault(seq, set()).add(event_id)
+            found.update((seq, event_id) for seq, event_id in chunk if holders.get(seq, set()) - {event_id})
+        return found
+
     def count(self, table: str, where: str = "1=1", params: tuple = ()) -> int:
         """Rows of a table (tests and checks); `where` is portable SQL with '?' placeholders."""
         return self.sql.scalar(f"SELECT count(*) FROM {table} WHERE {where}", params)

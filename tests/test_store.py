@@ -103,6 +103,7 @@ def test_ingest_stores_each_event_once_and_counts_rooms(store, site):
     assert store.stored_event_keys([("door-main", "e1"), ("door-main", "nope")]) == {("door-main", "e1")}
     assert [d["id"] for d in store.devices() if d["state"] == "online"] == ["door-main"]
     assert store.highest_seq("door-main") == 20 and store.seq_taken("door-main", 3, "other")
+    assert store.seqs_taken("door-main", [(3, "other"), (3, "e3"), (99, "x"), (4, "e4")]) == {(3, "other")}
 
 
 def test_bulk_insert_drops_repeats_in_the_database(store):
