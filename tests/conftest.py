@@ -47,6 +47,16 @@ def broker(tmp_path):
     b.stop()
 
 
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL cluster (tests/pg.py) for one test module; each test makes its own database."""
+    from tests.pg import PgCluster
+
+    cluster = PgCluster().start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 def site_file(tmp_path) -> Path:
     """The reference center's site file, with its data under tmp_path."""

@@ -25,17 +25,9 @@ from footfall.server.store import SqliteStore
 from footfall.site import load_site
 from tests.conftest import footfall_env, wait_server_online, wait_until
 from tests.netcut import CuttableLink
-from tests.pg import PgCluster
 
 pytestmark = pytest.mark.integration
 EVENTS = 5000
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    cluster = PgCluster().start()
-    yield cluster
-    cluster.stop()
 
 
 def district_broker(data_dir, accounts: DistrictAccounts) -> LocalBroker:

@@ -15,17 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from footfall.server.district_ingest import DistrictWorker, WorkerSettings
 from footfall.server.district_store import DistrictStore
 from tests.conftest import wait_until
-from tests.pg import PgCluster
 
 pytestmark = pytest.mark.integration
 VALID = 600
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    cluster = PgCluster().start()
-    yield cluster
-    cluster.stop()
 
 
 def crossing(event_id: str, number: int, **changes) -> bytes:

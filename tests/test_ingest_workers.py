@@ -31,16 +31,8 @@ from footfall.server.rooms import today
 from footfall.server.store import open_store
 from footfall.site import load_site
 from tests.conftest import footfall_env, wait_server_online, wait_until
-from tests.pg import PgCluster
 
 COUNTERS = ("door-main", "door-book-bar", "door-classroom", "door-counselling")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    pg = PgCluster().start()
-    yield pg
-    pg.stop()
 
 
 def with_workers(site_file, n: int, url: str | None = None):
@@ -80,11 +72,11 @@ def expected_rooms(site, store) -> dict:
     return replay([tuple(r) for r in rows], site.doors_by_device, day)
 
 
-def test_worker_1_counts_what_every_worker_stored(cluster, site_file):
+def test_worker_1_counts_what_every_worker_stored(postgres, site_file):
     """Two Ingestors on one PostgreSQL store, as two worker processes would be: events shared out between them
     in shuffled batches (a door's backlog arriving late included); worker 1's live counts equal the replay of
     everything stored."""
-    site = load_site(with_workers(site_file, 2, cluster.create_database("shared_counting")))
+    site = load_site(with_workers(site_file, 2, postgres.create_database("shared_counting")))
     first_store, second_store = open_store(site), open_store(site)
     first, second = Ingestor(site, first_store, "stored"), Ingestor(site, second_store, "none")
     events = day_of_crossings(site, 600, seed=1)
@@ -114,8 +106,8 @@ def test_worker_1_counts_what_every_worker_stored(cluster, site_file):
     second_store.close()
 
 
-def test_worker_1_counts_its_very_first_batch(cluster, site_file):
-    site = load_site(with_workers(site_file, 2, cluster.create_database("first_batch")))
+def test_worker_1_counts_its_very_first_batch(postgres, site_file):
+    site = load_site(with_workers(site_file, 2, postgres.create_database("first_batch")))
     store = open_store(site)
     events = [e for e in day_of_crossings(site, 200, seed=5) if "/door-main/" in e[0]]
     changed = Ingestor(site, store, "stored").process([Incoming(t, p) for t, p in events], utcnow())
@@ -179,9 +171,9 @@ def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
 
 @pytest.mark.integration
 def test_two_worker_processes_one_killed_nothing_lost_or_miscounted(
-    cluster, broker, site_file, procs, tmp_path
+    postgres, broker, site_file, procs, tmp_path
 ):
-    url = cluster.create_database("workers")
+    url = postgres.create_database("workers")
     site = load_site(with_workers(site_file, 2, url))
     env = footfall_env(broker)
     procs("server", "-c", str(site_file), "--only", "ingest", env=env, name="ingest")
@@ -252,13 +244,13 @@ def test_two_worker_processes_one_killed_nothing_lost_or_miscounted(
 
 
 @pytest.mark.integration
-def test_on_the_secure_broker_each_worker_logs_in_as_its_own_account(cluster, tmp_path, site_file, procs):
+def test_on_the_secure_broker_each_worker_logs_in_as_its_own_account(postgres, tmp_path, site_file, procs):
     """On the shipped secure broker a client id is its user name: worker 2 has its own account (made by
     server.mqtt_accounts from ingest's), so the two workers never close each other's connection."""
     from tests.test_mqtt_client_ids import Client, Secure, connections
     from tests.test_mqtt_client_ids import crossing as main_crossing
 
-    url = cluster.create_database("secure_workers")
+    url = postgres.create_database("secure_workers")
     with_workers(site_file, 2, url)
     secure = Secure(tmp_path, site_file)  # `footfall device add` makes the accounts, the workers' included
     try:
@@ -292,10 +284,10 @@ def test_on_the_secure_broker_each_worker_logs_in_as_its_own_account(cluster, tm
         secure.stop()
 
 
-def test_worker_1_takes_what_the_site_ingest_takes_the_others_only_events(cluster, site_file):
+def test_worker_1_takes_what_the_site_ingest_takes_the_others_only_events(postgres, site_file):
     from footfall.server.ingest_service import IngestService
 
-    site = load_site(with_workers(site_file, 3, cluster.create_database("roles")))
+    site = load_site(with_workers(site_file, 3, postgres.create_database("roles")))
     store = open_store(site)
     first, third = IngestService(site, store, worker=1), IngestService(site, store, worker=3)
     share = ("$share/footfall-ingest/footfall/dongsi/device/+/event", 1)
@@ -311,10 +303,10 @@ def test_worker_1_takes_what_the_site_ingest_takes_the_others_only_events(cluste
 
 
 @pytest.mark.integration
-def test_going_from_one_ingest_to_two_workers_delivers_each_event_once(cluster, broker, site_file, procs):
+def test_going_from_one_ingest_to_two_workers_delivers_each_event_once(postgres, broker, site_file, procs):
     """A persistent session keeps its subscriptions: worker 1 drops its old plain one when it starts sharing, or
     it would get every event twice (once plain, once when the share picks it)."""
-    url = cluster.create_database("upgrade")
+    url = postgres.create_database("upgrade")
     text = site_file.read_text()
     site_file.write_text(text.replace("[server]\n", f'[server]\ndatabase = "{url}"\n', 1))
     env = footfall_env(broker)
@@ -352,11 +344,11 @@ def test_going_from_one_ingest_to_two_workers_delivers_each_event_once(cluster, 
     wait_until(gone, 10, message="worker 2 ended with worker 1")
 
 
-def test_raising_ingest_workers_writes_the_workers_accounts(cluster, site_file):
+def test_raising_ingest_workers_writes_the_workers_accounts(postgres, site_file):
     """The workers' broker accounts are derived from ingest's: changing `ingest_workers` rewrites the files."""
     from footfall.server.mqtt_accounts import MqttAccounts
 
-    url = cluster.create_database("accounts")
+    url = postgres.create_database("accounts")
     accounts = MqttAccounts(load_site(site_file))
     servers, created = accounts.ensure_servers()
     assert created and "ingest-2" not in accounts.passwd_path.read_text()
@@ -375,11 +367,11 @@ def test_raising_ingest_workers_writes_the_workers_accounts(cluster, site_file):
     assert not unchanged.rewrote  # nothing new: the broker's files are left alone
 
 
-def test_events_are_decoded_before_the_write_lock(cluster, site_file, monkeypatch):
+def test_events_are_decoded_before_the_write_lock(postgres, site_file, monkeypatch):
     """Workers decode and validate in parallel: only storing holds the store's write lock (its transaction)."""
     import contextlib
 
-    site = load_site(with_workers(site_file, 2, cluster.create_database("early")))
+    site = load_site(with_workers(site_file, 2, postgres.create_database("early")))
     store = open_store(site)
     ingestor = Ingestor(site, store, "none")
     depth = {"in": 0}

@@ -28,19 +28,11 @@ from footfall.server.web.auth import create_token, hash_token
 from footfall.server.webhooks import Deliverer, pending_deliveries
 from footfall.site import Webhook
 from tests.conftest import EXAMPLE_SITE, example_site
-from tests.pg import PgCluster
 from tests.webkit import event_row
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing; the business day starts at 04:00
 DAY = dt.date(2026, 11, 20)
 EVENT = "footfall/dongsi/device/{}/event"
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    pg = PgCluster().start()
-    yield pg
-    pg.stop()
 
 
 @pytest.fixture
@@ -58,7 +50,7 @@ def store(request, backend, site):
     if backend == "sqlite":
         s = open_store(site)
     else:
-        url = request.getfixturevalue("cluster").create_database(f"t{uuid.uuid4().hex[:12]}")
+        url = request.getfixturevalue("postgres").create_database(f"t{uuid.uuid4().hex[:12]}")
         s = open_store(dataclasses.replace(site, server=dataclasses.replace(site.server, database=url)))
     assert s.backend == backend
     yield s
@@ -260,10 +252,10 @@ def test_users_tokens_and_audit(store):
 # --- backends themselves --------------------------------------------------------------------------------------
 
 
-def test_the_site_file_or_the_environment_chooses_postgresql(cluster, site, monkeypatch):
+def test_the_site_file_or_the_environment_chooses_postgresql(postgres, site, monkeypatch):
     from footfall.site import load_site
 
-    url = cluster.create_database("chosen")
+    url = postgres.create_database("chosen")
     path = site.data_dir.parent / "site.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = EXAMPLE_SITE.read_text().replace('data_dir = "data"', f'data_dir = "{site.data_dir}"')
@@ -278,8 +270,8 @@ def test_the_site_file_or_the_environment_chooses_postgresql(cluster, site, monk
     )
 
 
-def test_postgresql_migrations_are_versioned_and_applied_once(cluster):
-    url = cluster.create_database("versions")
+def test_postgresql_migrations_are_versioned_and_applied_once(postgres):
+    url = postgres.create_database("versions")
     first = PgStore(url)
     assert first.migrate() == []  # the constructor applied them
     versions = [r[0] for r in first.conn.execute("SELECT version FROM footfall_migrations ORDER BY version")]
@@ -287,15 +279,15 @@ def test_postgresql_migrations_are_versioned_and_applied_once(cluster):
     assert PgStore(url).migrate() == []
 
 
-def test_an_unreachable_postgresql_is_one_clear_error(cluster):
+def test_an_unreachable_postgresql_is_one_clear_error(postgres):
     with pytest.raises(StoreError) as err:
-        PgStore(f"postgresql://postgres:secret@127.0.0.1:{cluster.port}/no_such_db")
+        PgStore(f"postgresql://postgres:secret@127.0.0.1:{postgres.port}/no_such_db")
     assert "no_such_db" in str(err.value) and "secret" not in str(err.value)
 
 
-def test_a_lost_postgresql_connection_counts_as_the_store_unavailable(cluster):
-    store = PgStore(cluster.create_database("lost"))
-    with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
+def test_a_lost_postgresql_connection_counts_as_the_store_unavailable(postgres):
+    store = PgStore(postgres.create_database("lost"))
+    with psycopg.connect(postgres.dsn(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'lost'")
     with pytest.raises(psycopg.Error) as err, store.transaction() as tx:
         tx.bump("events")
