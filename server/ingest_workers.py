@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from footfall.server.health import EXIT_AFTER_S, heartbeat_age, read_heartbeat
+from footfall.server.health import read_heartbeat
 from footfall.server.process import RESTARTS_PER_MINUTE, Child
 from footfall.signals import stop_children
 from footfall.site import SiteConfig
@@ -43,6 +43,7 @@ class IngestWorkers:
                     str(k),
                 ],
                 str(site.data_dir),
+                worker=k,
             )  # fmt: skip
             for k in range(2, site.server.ingest_workers + 1)
         }
@@ -60,14 +61,9 @@ class IngestWorkers:
             assert child.proc is not None
             child.restarts = [t for t in child.restarts if now - t < RECENT_S]
             returncode = child.proc.poll()
-            beat = read_heartbeat(self.site.data_dir, k)
-            stalled = (
-                returncode is None
-                and now - child.started > EXIT_AFTER_S
-                and (beat is None or heartbeat_age(beat) > EXIT_AFTER_S)
-            )
+            stalled = child.stalled() if returncode is None else None
             if stalled:
-                logger.error("%s: no heartbeat for %.0f s; killing it", child.part, EXIT_AFTER_S)
+                logger.error("%s: %s; killing it", child.part, stalled)
                 child.proc.kill()
                 child.proc.wait()
                 returncode = -signal.SIGKILL
@@ -81,7 +77,7 @@ class IngestWorkers:
                     continue
             if child.restarts:
                 problems.append(f"{child.part}: restarted {len(child.restarts)} time(s) in the last minute")
-            elif beat is not None:
+            elif (beat := read_heartbeat(self.site.data_dir, k)) is not None:
                 problems += [str(p) for p in beat.get("problems") or []]
         return problems
 

@@ -98,8 +98,10 @@ def busy_port_message(host: str, port: int, exc: OSError) -> str:
 class Child:
     """One part (ingest or web) as a child process that dies with its parent."""
 
-    def __init__(self, part: str, args: list[str], data_dir: str):
+    def __init__(self, part: str, args: list[str], data_dir: str, worker: int | None = None):
         self.part, self.args, self.data_dir = part, args, data_dir
+        # Whose heartbeat file tells whether it is stalled: ingest worker 1 (the "ingest" part) or k (its workers).
+        self.worker = 1 if worker is None and part == "ingest" else worker
         self.proc: subprocess.Popen | None = None
         self.started = 0.0
         self.restarts: list[float] = []
@@ -113,9 +115,9 @@ class Child:
         """Ingest only: its heartbeat is older than EXIT_AFTER_S (frozen by SIGSTOP, or hung)."""
         from footfall.server.health import EXIT_AFTER_S, heartbeat_age, read_heartbeat
 
-        if self.part != "ingest" or time.monotonic() - self.started < EXIT_AFTER_S:
+        if self.worker is None or time.monotonic() - self.started < EXIT_AFTER_S:
             return None
-        beat = read_heartbeat(self.data_dir)
+        beat = read_heartbeat(self.data_dir, self.worker)
         age = heartbeat_age(beat) if beat else float("inf")
         return f"no heartbeat for {age:.0f} s" if age > EXIT_AFTER_S else None
 
