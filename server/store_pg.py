@@ -48,7 +48,10 @@ class PgTx(Tx):
     text_holds_nul = False
 
     def insert_new_events(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        """The same INSERT, RETURNING what it inserted: one round trip where asking first took one per device."""
+        """One INSERT of the batch as column arrays (`unnest`), RETURNING the (device, id) it inserted: a short
+        statement that psycopg parses once and caches (a multi-row VALUES list of 9,000 placeholders was parsed
+        again for every batch), and one round trip where asking which were stored took one per device. A repeat
+        of a stored (device, id) is dropped by the database, not an error."""
         if not rows:
             return set()
         columns = zip(*(event_values(r) for r in rows), strict=True)
@@ -57,12 +60,7 @@ class PgTx(Tx):
             return set(cur.fetchall())
 
     def insert_events(self, rows: list[dict[str, Any]]) -> None:
-        """One INSERT of the batch as column arrays (`unnest`): a short statement that psycopg parses once and
-        caches, where a multi-row VALUES list of 9,000 placeholders was parsed again for every batch and took
-        most of ingest's time. A repeat of a stored (device, id) is dropped by the database, not an error."""
-        if rows:
-            columns = zip(*(event_values(r) for r in rows), strict=True)
-            self.conn.execute(INSERT_EVENTS, [list(values) for values in columns])
+        self.insert_new_events(rows)
 
 
 class PgStore(Store):
